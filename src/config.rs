@@ -1,0 +1,212 @@
+//! The one typed configuration of edge-resize.
+//!
+//! Lambda@Edge functions get no environment variables, so the configuration is a JSON
+//! file bundled next to the binary (`edge-resize.json`); every field has a default so an
+//! empty `{}` is a valid configuration.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::spec::{Fit, Format, Size};
+
+/// What the viewer-request does with a size that is not on the allow-list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Unlisted {
+    /// Snap to the nearest allowed size that is not larger (default).
+    #[default]
+    Snap,
+    /// Answer 400.
+    Reject,
+}
+
+/// Output quality per lossy format (1..=100).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Quality {
+    /// Default 80 (sharp's default for JPEG).
+    pub jpeg: u8,
+    /// Default 80 (sharp's default for WebP).
+    pub webp: u8,
+    /// Default 60 (AVIF at 60 looks like JPEG at 80).
+    pub avif: u8,
+}
+
+impl Default for Quality {
+    fn default() -> Self {
+        Quality { jpeg: 80, webp: 80, avif: 60 }
+    }
+}
+
+impl Quality {
+    pub fn for_format(&self, f: Format) -> u8 {
+        match f {
+            Format::Jpeg => self.jpeg,
+            Format::Webp => self.webp,
+            Format::Avif => self.avif,
+            Format::Png => 100,
+        }
+    }
+}
+
+/// The whole configuration. Field docs state the defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// URI prefix under which originals live and variants are made. Default `/image/`.
+    pub prefix: String,
+    /// The size allow-list. `WxH`; `Wx0` / `0xH` keep the aspect ratio.
+    /// Default 100x100, 200x200, 300x300, 640x480, 1280x720.
+    pub sizes: Vec<Size>,
+    /// Sizes not on the list: snap (default) or reject.
+    pub unlisted: Unlisted,
+    /// Fit used when the request names none. Default cover.
+    pub fit: Fit,
+    /// Fits a request may ask for. Default all three.
+    pub fits: Vec<Fit>,
+    /// Default quality per format.
+    pub quality: Quality,
+    /// Extra quality levels a request may ask for with `q=` (snapped down). Default 50, 65.
+    pub qualities: Vec<u8>,
+    /// Output formats allowed. Default jpeg, png, webp (avif only when built with the feature).
+    pub formats: Vec<Format>,
+    /// Refuse originals above this many pixels, checked from the header. Default 50 MP.
+    pub max_pixels: u64,
+    /// Refuse originals above this many bytes. Default 50 MB.
+    pub max_input_bytes: u64,
+    /// Allow output larger than the original. Default false.
+    pub upscale: bool,
+    /// Cache-Control of a stored variant. Default one year, immutable.
+    pub cache_control: String,
+    /// Cache-Control of a 404 for a missing original. Default 60 s.
+    pub not_found_cache_control: String,
+    /// Byte budget of a generated origin response (headers + base64 body).
+    /// Default 1,000,000 (Lambda@Edge's 1 MB for origin triggers, less headroom).
+    pub response_budget: usize,
+    /// How many times an over-budget encode is retried at lower quality. Default 3.
+    pub reencode_attempts: u8,
+    /// Bucket override; default: the bucket named in the event's `origin.s3`.
+    pub bucket: Option<String>,
+    /// Region override; default: the event origin's region.
+    pub region: Option<String>,
+    /// Buckets a CloudFront event may name. Empty: only `bucket`, when set.
+    pub allowed_buckets: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            prefix: "/image/".into(),
+            sizes: vec![
+                Size::new(100, 100),
+                Size::new(200, 200),
+                Size::new(300, 300),
+                Size::new(640, 480),
+                Size::new(1280, 720),
+            ],
+            unlisted: Unlisted::Snap,
+            fit: Fit::Cover,
+            fits: vec![Fit::Cover, Fit::Inside, Fit::Fill],
+            quality: Quality::default(),
+            qualities: vec![50, 65],
+            formats: default_formats(),
+            max_pixels: 50_000_000,
+            max_input_bytes: 50_000_000,
+            upscale: false,
+            cache_control: "public, max-age=31536000, immutable".into(),
+            not_found_cache_control: "public, max-age=60".into(),
+            response_budget: 1_000_000,
+            reencode_attempts: 3,
+            bucket: None,
+            region: None,
+            allowed_buckets: Vec::new(),
+        }
+    }
+}
+
+fn default_formats() -> Vec<Format> {
+    let mut f = vec![Format::Jpeg, Format::Png, Format::Webp];
+    if cfg!(feature = "avif") {
+        f.push(Format::Avif);
+    }
+    f
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("invalid config {path}: {source}")]
+    Parse { path: String, source: serde_json::Error },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// File name of the bundled configuration, looked up next to the executable.
+pub const CONFIG_FILE: &str = "edge-resize.json";
+
+impl Config {
+    /// Parse and validate a JSON configuration.
+    pub fn from_json(text: &str, path: &str) -> Result<Self, ConfigError> {
+        let cfg: Config = serde_json::from_str(text)
+            .map_err(|source| ConfigError::Parse { path: path.into(), source })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: p.clone(), source })?;
+        Self::from_json(&text, &p)
+    }
+
+    /// The bundled file next to the running executable (Lambda: `/var/task`), then
+    /// `EDGE_RESIZE_CONFIG`, else the defaults.
+    pub fn load_bundled() -> Result<Self, ConfigError> {
+        if let Ok(p) = std::env::var("EDGE_RESIZE_CONFIG") {
+            return Self::from_file(Path::new(&p));
+        }
+        if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+            let p = dir.join(CONFIG_FILE);
+            if p.exists() {
+                return Self::from_file(&p);
+            }
+        }
+        Ok(Config::default())
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.into()));
+        if !self.prefix.starts_with('/') || !self.prefix.ends_with('/') {
+            return bad("prefix must start and end with '/'");
+        }
+        if self.sizes.is_empty() {
+            return bad("sizes must not be empty");
+        }
+        if self.sizes.iter().any(|s| (s.w == 0 && s.h == 0) || s.w > 16384 || s.h > 16384) {
+            return bad("each size needs 1..=16384 in at least one dimension");
+        }
+        if self.formats.is_empty() || !self.fits.contains(&self.fit) {
+            return bad("formats must not be empty and fits must contain fit");
+        }
+        let q = self.quality;
+        if [q.jpeg, q.webp, q.avif].iter().chain(&self.qualities).any(|&v| v == 0 || v > 100) {
+            return bad("qualities must be 1..=100");
+        }
+        if self.response_budget < 1024 {
+            return bad("response_budget too small");
+        }
+        Ok(())
+    }
+
+    /// Is this bucket one the handlers may touch?
+    pub fn bucket_allowed(&self, bucket: &str) -> bool {
+        if self.allowed_buckets.is_empty() {
+            return self.bucket.as_deref().is_none_or(|b| b == bucket);
+        }
+        self.allowed_buckets.iter().any(|b| b == bucket)
+    }
+}

@@ -1,0 +1,113 @@
+//! `edge-resize`: resize one file, serve the whole edge locally.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use edge_resize::spec::{Fit, Format, Size};
+use edge_resize::transform::{self, Options};
+use edge_resize::Config;
+
+#[derive(Parser)]
+#[command(name = "edge-resize", version, about = "On-the-fly image resizing at the CDN edge")]
+struct Cli {
+    /// JSON configuration (default: the built-in defaults).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Resize one image file.
+    Resize {
+        input: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Target box: `100` or `640x480` (`300x0`: width only).
+        #[arg(long = "d", value_name = "SIZE")]
+        d: Size,
+        #[arg(long, value_parser = parse_fit, default_value = "cover")]
+        fit: Fit,
+        /// Output format (default: from the output file's extension).
+        #[arg(long, value_parser = parse_format)]
+        format: Option<Format>,
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+        quality: Option<u8>,
+        /// Allow output larger than the input.
+        #[arg(long)]
+        upscale: bool,
+    },
+    /// Run the whole edge locally: viewer-request + cache + origin-response over a
+    /// directory or an S3 endpoint.
+    Serve(edge_resize::serve::ServeArgs),
+}
+
+fn parse_fit(s: &str) -> Result<Fit, String> {
+    Fit::parse(s).ok_or_else(|| format!("unknown fit '{s}' (cover, inside, fill)"))
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    Format::parse(s).ok_or_else(|| format!("unknown format '{s}' (jpeg, png, webp, avif)"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let cfg = match cli.config.as_deref().map(Config::from_file).transpose() {
+        Ok(c) => c.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("edge-resize: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.cmd {
+        Cmd::Resize { input, output, d, fit, format, quality, upscale } => {
+            resize(&cfg, &input, &output, d, fit, format, quality, upscale)
+        }
+        Cmd::Serve(args) => edge_resize::serve::main(cfg, args).map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("edge-resize: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn resize(
+    cfg: &Config,
+    input: &PathBuf,
+    output: &PathBuf,
+    size: Size,
+    fit: Fit,
+    format: Option<Format>,
+    quality: Option<u8>,
+    upscale: bool,
+) -> Result<(), String> {
+    let ext = output.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let format = format
+        .or_else(|| ext.as_deref().and_then(Format::parse))
+        .ok_or("cannot tell the output format: use --format or a .jpg/.png/.webp/.avif output")?;
+    if size.w == 0 && size.h == 0 {
+        return Err("--d must be at least 1 in one dimension".into());
+    }
+    let data = std::fs::read(input).map_err(|e| format!("{}: {e}", input.display()))?;
+    let opts = Options {
+        size,
+        fit,
+        format,
+        quality: quality.unwrap_or_else(|| cfg.quality.for_format(format)),
+        upscale: upscale || cfg.upscale,
+        max_pixels: cfg.max_pixels,
+        max_input_bytes: cfg.max_input_bytes,
+        budget: None,
+        reencode_attempts: 0,
+    };
+    let out = transform::run(&data, &opts).map_err(|e| format!("{}: {e}", input.display()))?;
+    std::fs::write(output, &out.bytes).map_err(|e| format!("{}: {e}", output.display()))?;
+    println!("{} -> {} ({}x{} {}, {} bytes)", input.display(), output.display(), out.width, out.height, format.name(), out.bytes.len());
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! A local directory as a store: `{root}/{key}`. Keys are validated (`spec::Key`), so a
+//! key can never name a path outside the root.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{guard, Object, Store, StoreError};
+use crate::spec::Key;
+use crate::Config;
+
+#[derive(Clone)]
+pub struct DirStore {
+    root: PathBuf,
+    cfg: Arc<Config>,
+}
+
+impl DirStore {
+    pub fn new(root: impl Into<PathBuf>, cfg: Arc<Config>) -> Self {
+        DirStore { root: root.into(), cfg }
+    }
+
+    fn path(&self, key: &Key) -> PathBuf {
+        self.root.join(key.as_str())
+    }
+}
+
+fn io_err(key: &Key, e: std::io::Error) -> StoreError {
+    match e.kind() {
+        // A directory where a file is expected, or a file used as a directory.
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory | std::io::ErrorKind::IsADirectory => {
+            StoreError::NotFound(key.to_string())
+        }
+        _ => StoreError::Other(format!("{key}: {e}")),
+    }
+}
+
+impl Store for DirStore {
+    async fn get(&self, key: &Key, max_bytes: u64) -> Result<Object, StoreError> {
+        let path = self.path(key);
+        let meta = tokio::fs::metadata(&path).await.map_err(|e| io_err(key, e))?;
+        if !meta.is_file() {
+            return Err(StoreError::NotFound(key.to_string()));
+        }
+        if meta.len() > max_bytes {
+            return Err(StoreError::TooLarge { key: key.to_string(), size: meta.len(), limit: max_bytes });
+        }
+        let bytes = tokio::fs::read(&path).await.map_err(|e| io_err(key, e))?;
+        let etag = meta.modified().ok().and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok());
+        Ok(Object {
+            bytes: Bytes::from(bytes),
+            content_type: None,
+            etag: etag.map(|d| format!("\"{:x}-{:x}\"", d.as_nanos(), meta.len())),
+        })
+    }
+
+    async fn put_variant(&self, key: &Key, body: Bytes, _ct: &str, _cc: &str) -> Result<(), StoreError> {
+        guard(key, &self.cfg)?;
+        let path = self.path(key);
+        let dir = path.parent().ok_or_else(|| StoreError::Other(format!("{key}: no parent")))?;
+        tokio::fs::create_dir_all(dir).await.map_err(|e| io_err(key, e))?;
+        // Write beside, then rename: readers see the old state or the whole new object.
+        let tmp = dir.join(format!(".{}.tmp-{}", key.file(), std::process::id()));
+        tokio::fs::write(&tmp, &body).await.map_err(|e| io_err(key, e))?;
+        if let Err(e) = tokio::fs::rename(&tmp, &path).await {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(io_err(key, e));
+        }
+        Ok(())
+    }
+
+    async fn delete_variants(&self, keys: &[Key]) -> Result<Vec<Key>, StoreError> {
+        for k in keys {
+            guard(k, &self.cfg)?;
+        }
+        let mut deleted = Vec::new();
+        for k in keys {
+            match tokio::fs::remove_file(self.path(k)).await {
+                Ok(()) => deleted.push(k.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(k, e)),
+            }
+        }
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,158 @@
+//! The transform core (DESIGN §3): `decode → orient → resize → encode` in one pass.
+//!
+//! The steps, in order, each in its own file:
+//! 1. `decode::sniff` + header: format from magic bytes, size, EXIF orientation;
+//! 2. `plan`: output size, crop and JPEG shrink-on-load, from the header alone; the
+//!    pixel limit is checked here, before any pixel buffer exists;
+//! 3. `decode`: pixels, DCT-scaled for JPEG;
+//! 4. `resize`: crop + Lanczos3 in stored orientation (fewer pixels to move);
+//! 5. `orient`: EXIF rotation of the small result;
+//! 6. `color`: CMYK/ICC to sRGB, flatten alpha for JPEG;
+//! 7. `encode`, retried at lower quality while over the byte budget.
+
+pub mod color;
+pub mod decode;
+pub mod encode;
+pub mod orient;
+pub mod plan;
+pub mod resize;
+
+use crate::config::Config;
+use crate::spec::{Fit, Format, Size, Variant};
+use decode::Layout;
+
+/// Why a transform failed. `status()` is the HTTP answer for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransformError {
+    #[error("unsupported input: not a JPEG, PNG, GIF or WebP image")]
+    Unsupported,
+    #[error("image is {width}x{height}, over the limit of {limit} pixels")]
+    TooManyPixels { width: u32, height: u32, limit: u64 },
+    #[error("input is {size} bytes, over the limit of {limit}")]
+    TooManyBytes { size: u64, limit: u64 },
+    #[error("corrupt or truncated image: {0}")]
+    Corrupt(String),
+    #[error("output format {0:?} is not built in (cargo feature)")]
+    FormatDisabled(Format),
+    #[error("internal transform error: {0}")]
+    Internal(String),
+}
+
+impl TransformError {
+    /// The original exists but cannot be served: 502 (a bad object behind us, not the
+    /// client's fault, and never cached); our own failures: 500.
+    pub fn status(&self) -> u16 {
+        match self {
+            TransformError::Internal(_) | TransformError::FormatDisabled(_) => 500,
+            _ => 502,
+        }
+    }
+}
+
+/// What to make. Built from a `Variant` + `Config`, or by the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    pub size: Size,
+    /// Default cover.
+    pub fit: Fit,
+    pub format: Format,
+    /// 1..=100; ignored for PNG.
+    pub quality: u8,
+    /// Default false.
+    pub upscale: bool,
+    /// Default 50 MP.
+    pub max_pixels: u64,
+    /// Default 50 MB.
+    pub max_input_bytes: u64,
+    /// Encoded size to stay under, if any.
+    pub budget: Option<usize>,
+    /// Lower-quality retries when over budget. Default 3.
+    pub reencode_attempts: u8,
+}
+
+impl Options {
+    pub fn for_variant(v: &Variant, format: Format, cfg: &Config) -> Self {
+        Options {
+            size: v.size,
+            fit: v.fit,
+            format,
+            quality: v.quality.unwrap_or_else(|| cfg.quality.for_format(format)),
+            upscale: cfg.upscale,
+            max_pixels: cfg.max_pixels,
+            max_input_bytes: cfg.max_input_bytes,
+            budget: None,
+            reencode_attempts: cfg.reencode_attempts,
+        }
+    }
+}
+
+/// An encoded variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub bytes: Vec<u8>,
+    pub format: Format,
+    pub width: u32,
+    pub height: u32,
+    /// The quality it was finally encoded at.
+    pub quality: u8,
+    /// False when even the last retry is over `Options::budget`.
+    pub fits_budget: bool,
+}
+
+/// Run the whole pipeline on an encoded original.
+pub fn run(input: &[u8], o: &Options) -> Result<Output, TransformError> {
+    if input.len() as u64 > o.max_input_bytes {
+        return Err(TransformError::TooManyBytes { size: input.len() as u64, limit: o.max_input_bytes });
+    }
+    let mut geometry = None;
+    let dec = decode::decode(input, o.max_pixels, |h| {
+        decode::check_pixels(h.width, h.height, o.max_pixels)?;
+        let swapped = plan::swaps_axes(h.orientation);
+        let (dw, dh) = if swapped { (h.height, h.width) } else { (h.width, h.height) };
+        let p = plan::plan(dw, dh, o.size, o.fit, o.upscale);
+        let crop = plan::to_stored(p.crop, h.orientation, f64::from(h.width), f64::from(h.height));
+        let (tw, th) = if swapped { (p.out_h, p.out_w) } else { (p.out_w, p.out_h) };
+        let shrink = if h.format == decode::InputFormat::Jpeg { plan::jpeg_shrink(crop.w, crop.h, tw, th) } else { 1 };
+        geometry = Some((*h, crop, tw, th));
+        Ok(shrink)
+    })?;
+    let (header, crop, tw, th) = geometry.ok_or_else(|| TransformError::Internal("no header".into()))?;
+    // Scale the stored-coordinate crop to the shrunk-on-load decode.
+    let (sx, sy) = (f64::from(dec.width) / f64::from(header.width), f64::from(dec.height) / f64::from(header.height));
+    let crop = plan::Rect {
+        x: crop.x * sx,
+        y: crop.y * sy,
+        w: (crop.w * sx).min(f64::from(dec.width)),
+        h: (crop.h * sy).min(f64::from(dec.height)),
+    };
+    let channels = dec.layout.channels();
+    let pixels = resize::resize(dec.pixels, dec.width, dec.height, dec.layout, crop, tw, th)?;
+    let (pixels, w, h) = orient::orient(pixels, tw, th, channels, header.orientation);
+    let (pixels, layout) = color::to_srgb(pixels, dec.layout, dec.icc.as_deref());
+    let (pixels, layout) = match o.format {
+        Format::Jpeg => color::flatten(pixels, layout),
+        Format::Webp | Format::Avif => color::expand_gray(pixels, layout),
+        Format::Png => (pixels, layout),
+    };
+    encode_within_budget(&pixels, w, h, layout, o)
+}
+
+/// Encode; while over budget, retry at lower quality (lossy formats only), at most
+/// `reencode_attempts` times, each step scaling quality by the overshoot.
+fn encode_within_budget(pixels: &[u8], w: u32, h: u32, layout: Layout, o: &Options) -> Result<Output, TransformError> {
+    let mut quality = o.quality.clamp(1, 100);
+    let mut attempts = 0;
+    loop {
+        let bytes = encode::encode(pixels, w, h, layout, o.format, quality)?;
+        let fits = o.budget.is_none_or(|b| bytes.len() <= b);
+        let lossy = o.format != Format::Png;
+        if fits || !lossy || attempts >= o.reencode_attempts || quality <= 10 {
+            return Ok(Output { bytes, format: o.format, width: w, height: h, quality, fits_budget: fits });
+        }
+        let over = bytes.len() as f64 / o.budget.unwrap_or(usize::MAX) as f64;
+        let next = (f64::from(quality) / over.max(1.25)).floor() as u8;
+        quality = next.clamp(10, quality.saturating_sub(5).max(10));
+        attempts += 1;
+    }
+}
