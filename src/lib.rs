@@ -7,7 +7,9 @@
 
 pub mod cloudfront;
 pub mod config;
+pub mod edge;
 pub mod spec;
+pub mod store;
 pub mod serve;
 pub mod transform;
 

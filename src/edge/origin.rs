@@ -1,0 +1,165 @@
+//! origin-response: when S3 has no variant (403/404), make it from the original, store it
+//! and return it, within Lambda@Edge's 1 MB limit for a generated origin response.
+//! The origin's body is not visible to the function, so it fetches the original itself.
+
+use base64::Engine;
+use bytes::Bytes;
+
+use super::viewer::small_response;
+use super::{reason, EdgeError};
+use crate::cloudfront::{set_header, BodyEncoding, Event, Headers, Request, Response};
+use crate::spec::{parse_variant_key, Key, Variant};
+use crate::store::Store;
+use crate::transform::{self, Options, Output};
+use crate::Config;
+
+/// Headers CloudFront does not let a function change; they are carried over as they are.
+const KEEP: &[&str] = &["via", "transfer-encoding", "date", "server"];
+
+/// A made variant and whether it reached the store.
+#[derive(Debug)]
+pub struct Made {
+    pub output: Output,
+    pub stored: bool,
+}
+
+/// The bucket this event may touch: the configured one, else the one its S3 origin names,
+/// which must then be allowed (a tampered event cannot point the function elsewhere).
+pub fn target_bucket(req: &Request, cfg: &Config) -> Result<String, EdgeError> {
+    let named = req.origin.as_ref().and_then(|o| o.s3.as_ref()).and_then(|s| s.bucket()).map(str::to_string);
+    match (&cfg.bucket, named) {
+        (Some(b), Some(n)) if *b != n && !cfg.bucket_allowed(&n) => Err(EdgeError::BucketNotAllowed(n)),
+        (Some(b), _) => Ok(b.clone()),
+        (None, Some(n)) if cfg.bucket_allowed(&n) => Ok(n),
+        (None, Some(n)) => Err(EdgeError::BucketNotAllowed(n)),
+        (None, None) => Err(EdgeError::NoBucket),
+    }
+}
+
+/// The region to talk to: configured, else the S3 origin's.
+pub fn target_region(req: &Request, cfg: &Config) -> Option<String> {
+    cfg.region.clone().or_else(|| {
+        req.origin.as_ref().and_then(|o| o.s3.as_ref()).map(|s| s.region.clone()).filter(|r| !r.is_empty())
+    })
+}
+
+/// Fetch the original, transform it (on a blocking thread), store the variant.
+/// `body_budget` is the largest encoded image that still fits a generated response.
+pub async fn make_variant<S: Store>(
+    store: &S,
+    key: &Key,
+    original: &Key,
+    variant: &Variant,
+    cfg: &Config,
+    body_budget: usize,
+) -> Result<Made, EdgeError> {
+    let obj = store.get(original, cfg.max_input_bytes).await.map_err(|e| match e {
+        e if e.is_not_found() => EdgeError::OriginalMissing(original.to_string()),
+        e => EdgeError::Store(e),
+    })?;
+    let format = variant
+        .output_format(original)
+        .ok_or_else(|| EdgeError::Transform(transform::TransformError::Unsupported))?;
+    let mut opts = Options::for_variant(variant, format, cfg);
+    opts.budget = Some(body_budget);
+    let input = obj.bytes;
+    let output = tokio::task::spawn_blocking(move || transform::run(&input, &opts))
+        .await
+        .map_err(|e| EdgeError::Transform(transform::TransformError::Internal(e.to_string())))??;
+    let stored = match store
+        .put_variant(key, Bytes::from(output.bytes.clone()), format.content_type(), &cfg.cache_control)
+        .await
+    {
+        Ok(()) => true,
+        Err(e) => {
+            // The image is still good: return it; the next miss will try to store it again.
+            tracing::warn!(key = %key, error = %e, "storing the variant failed");
+            false
+        }
+    };
+    Ok(Made { output, stored })
+}
+
+/// Handle one origin response. Anything but a 403/404 for a variant key passes through.
+pub async fn origin_response<S: Store>(req: &Request, resp: Response, cfg: &Config, store: Option<&S>) -> Response {
+    let status: u16 = resp.status.parse().unwrap_or(0);
+    if status != 403 && status != 404 {
+        return resp;
+    }
+    let Ok(key) = Key::from_uri(&req.uri) else { return resp };
+    let Some((original, variant)) = parse_variant_key(&key, cfg) else { return resp };
+    let Some(store) = store else {
+        let e = target_bucket(req, cfg).err().unwrap_or(EdgeError::NoBucket);
+        return error_response(&resp.headers, &e, cfg);
+    };
+    let skeleton = image_response(&resp.headers, "image/webp", cfg, Vec::new());
+    let body_budget = cfg.response_budget.saturating_sub(skeleton.json_len() + 64) / 4 * 3;
+    match make_variant(store, &key, &original, &variant, cfg, body_budget).await {
+        Ok(Made { output, .. }) if output.fits_budget => {
+            tracing::info!(key = %key, bytes = output.bytes.len(), w = output.width, h = output.height, "generated");
+            image_response(&resp.headers, output.format.content_type(), cfg, output.bytes)
+        }
+        Ok(Made { stored: true, output }) => {
+            // Too big to return inline: it is in S3 now, so send the viewer back for it.
+            tracing::info!(key = %key, bytes = output.bytes.len(), "over the response budget: 302");
+            let mut r = Response::new(302, reason(302));
+            carry(&resp.headers, &mut r.headers);
+            set_header(&mut r.headers, "Location", key.to_uri());
+            set_header(&mut r.headers, "Cache-Control", "no-store");
+            r
+        }
+        Ok(Made { stored: false, .. }) => error_response(&resp.headers, &EdgeError::OverBudgetUnstored, cfg),
+        Err(e) => error_response(&resp.headers, &e, cfg),
+    }
+}
+
+fn carry(from: &Headers, to: &mut Headers) {
+    for k in KEEP {
+        if let Some(v) = from.get(*k) {
+            to.insert((*k).to_string(), v.clone());
+        }
+    }
+}
+
+fn image_response(origin_headers: &Headers, content_type: &str, cfg: &Config, body: Vec<u8>) -> Response {
+    let mut r = Response::new(200, reason(200));
+    carry(origin_headers, &mut r.headers);
+    set_header(&mut r.headers, "Content-Type", content_type);
+    set_header(&mut r.headers, "Cache-Control", cfg.cache_control.clone());
+    set_header(&mut r.headers, "X-Edge-Resize", "generated");
+    r.body = Some(base64::engine::general_purpose::STANDARD.encode(body));
+    r.body_encoding = Some(BodyEncoding::Base64);
+    r
+}
+
+/// 404 for a missing original (short cache, so a new upload shows soon); anything else
+/// is a 4xx/5xx with `no-store`, never a cached broken image.
+pub fn error_response(origin_headers: &Headers, e: &EdgeError, cfg: &Config) -> Response {
+    let status = e.status();
+    match status {
+        400..=499 | 500..=599 => tracing::warn!(status, error = %e, "variant not made"),
+        _ => {}
+    }
+    let mut r = small_response(status, &e.to_string());
+    carry(origin_headers, &mut r.headers);
+    if status == 404 {
+        set_header(&mut r.headers, "Cache-Control", cfg.not_found_cache_control.clone());
+    }
+    r
+}
+
+/// The Lambda entry point's logic: pick the bucket from the event, build its store, handle.
+pub async fn origin_response_event<S: Store, F>(event: Event, cfg: &Config, store_for: F) -> Response
+where
+    F: FnOnce(&str, Option<String>) -> S,
+{
+    let Some(rec) = event.records.into_iter().next() else {
+        return small_response(500, "event without records");
+    };
+    let Some(resp) = rec.cf.response else {
+        return small_response(500, "origin-response event without a response");
+    };
+    let req = rec.cf.request;
+    let store = target_bucket(&req, cfg).ok().map(|b| store_for(&b, target_region(&req, cfg)));
+    origin_response(&req, resp, cfg, store.as_ref()).await
+}

@@ -1,0 +1,166 @@
+//! S3 through aws-sdk-s3. `AWS_ENDPOINT_URL` (read by aws-config) points it at any
+//! S3-compatible server; path-style addressing is then used, as local servers need.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use aws_sdk_s3::Client;
+use bytes::Bytes;
+
+use super::{guard, Object, Store, StoreError};
+use crate::spec::Key;
+use crate::Config;
+
+/// DeleteObjects takes at most 1,000 keys per call.
+const DELETE_BATCH: usize = 1000;
+
+#[derive(Clone)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    cfg: Arc<Config>,
+}
+
+/// Build an S3 client from the environment (credentials, region, `AWS_ENDPOINT_URL`),
+/// with timeouts that fit inside an origin trigger's 30 s and the SDK's standard retries
+/// (3 attempts, exponential backoff, retrying 5xx, throttling and dropped connections).
+pub async fn client(region: Option<String>) -> Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(8))
+                .operation_timeout(Duration::from_secs(20))
+                .build(),
+        )
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3));
+    if let Some(r) = region {
+        loader = loader.region(aws_config::Region::new(r));
+    }
+    let sdk = loader.load().await;
+    let local = std::env::var_os("AWS_ENDPOINT_URL").is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+    let conf = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(local).build();
+    Client::from_conf(conf)
+}
+
+impl S3Store {
+    pub fn new(client: Client, bucket: impl Into<String>, cfg: Arc<Config>) -> Self {
+        S3Store { client, bucket: bucket.into(), cfg }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// Fold an SDK error into a `StoreError`. S3 answers 403 rather than 404 for a missing
+/// key when the caller may not list the bucket, so a 403 on a read is "not found".
+pub(crate) fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    key: &str,
+    e: SdkError<E, R>,
+    status: Option<u16>,
+    read: bool,
+) -> StoreError {
+    let code = e.code().unwrap_or("").to_string();
+    match (&e, status) {
+        (SdkError::ServiceError(_), Some(404)) => StoreError::NotFound(key.into()),
+        (SdkError::ServiceError(_), Some(403)) if read => StoreError::NotFound(key.into()),
+        (SdkError::ServiceError(_), Some(412)) => StoreError::PreconditionFailed(key.into()),
+        (SdkError::ServiceError(_), Some(s)) if s >= 500 || code == "SlowDown" => {
+            StoreError::Unavailable(format!("{key}: {s} {code}"))
+        }
+        (SdkError::ServiceError(_), Some(s)) => StoreError::Other(format!("{key}: {s} {code}")),
+        (SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_), _) => {
+            StoreError::Unavailable(format!("{key}: {}", aws_smithy_types::error::display::DisplayErrorContext(&e)))
+        }
+        _ => StoreError::Other(format!("{key}: {}", aws_smithy_types::error::display::DisplayErrorContext(&e))),
+    }
+}
+
+fn status_of<E, R: HasStatus>(e: &SdkError<E, R>) -> Option<u16> {
+    e.raw_response().map(|r| r.status_code())
+}
+
+trait HasStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HasStatus for aws_smithy_runtime_api::http::Response {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+impl Store for S3Store {
+    async fn get(&self, key: &Key, max_bytes: u64) -> Result<Object, StoreError> {
+        let out = self.client.get_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(|e| {
+            let s = status_of(&e);
+            classify(key.as_str(), e, s, true)
+        })?;
+        let len = out.content_length().unwrap_or(0).max(0) as u64;
+        if len > max_bytes {
+            return Err(StoreError::TooLarge { key: key.to_string(), size: len, limit: max_bytes });
+        }
+        let content_type = out.content_type().map(str::to_string);
+        let etag = out.e_tag().map(str::to_string);
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("{key}: reading body: {e}")))?
+            .into_bytes();
+        if body.len() as u64 > max_bytes || (len > 0 && body.len() as u64 != len) {
+            return Err(StoreError::Unavailable(format!("{key}: body is {} bytes, expected {len}", body.len())));
+        }
+        Ok(Object { bytes: body, content_type, etag })
+    }
+
+    async fn put_variant(&self, key: &Key, body: Bytes, content_type: &str, cache_control: &str) -> Result<(), StoreError> {
+        guard(key, &self.cfg)?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .content_type(content_type)
+            .cache_control(cache_control)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| {
+                let s = status_of(&e);
+                classify(key.as_str(), e, s, false)
+            })?;
+        Ok(())
+    }
+
+    async fn delete_variants(&self, keys: &[Key]) -> Result<Vec<Key>, StoreError> {
+        for k in keys {
+            guard(k, &self.cfg)?;
+        }
+        let mut deleted = Vec::new();
+        for chunk in keys.chunks(DELETE_BATCH) {
+            let objects = chunk
+                .iter()
+                .map(|k| ObjectIdentifier::builder().key(k.as_str()).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StoreError::Other(e.to_string()))?;
+            let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build().map_err(|e| StoreError::Other(e.to_string()))?;
+            let out = self.client.delete_objects().bucket(&self.bucket).delete(delete).send().await.map_err(|e| {
+                let s = status_of(&e);
+                classify("DeleteObjects", e, s, false)
+            })?;
+            if let Some(err) = out.errors().first() {
+                return Err(StoreError::Other(format!("DeleteObjects: {:?} {:?}", err.key(), err.code())));
+            }
+            deleted.extend(chunk.iter().cloned());
+        }
+        Ok(deleted)
+    }
+}
