@@ -11,7 +11,7 @@ use std::future::Future;
 use bytes::Bytes;
 
 pub use dir::DirStore;
-pub use s3::{client as s3_client, S3Store};
+pub use s3::{client as s3_client, client_at as s3_client_at, S3Store};
 
 use crate::spec::{parse_variant_key, Key};
 use crate::Config;

@@ -28,6 +28,11 @@ pub struct S3Store {
 /// with timeouts that fit inside an origin trigger's 30 s and the SDK's standard retries
 /// (3 attempts, exponential backoff, retrying 5xx, throttling and dropped connections).
 pub async fn client(region: Option<String>) -> Client {
+    client_at(region, None).await
+}
+
+/// As [`client`], at an explicit endpoint (tests point it at fault-injecting servers).
+pub async fn client_at(region: Option<String>, endpoint: Option<String>) -> Client {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
@@ -40,8 +45,13 @@ pub async fn client(region: Option<String>) -> Client {
     if let Some(r) = region {
         loader = loader.region(aws_config::Region::new(r));
     }
+    let local = endpoint.is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL").is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+    if let Some(e) = endpoint {
+        loader = loader.endpoint_url(e);
+    }
     let sdk = loader.load().await;
-    let local = std::env::var_os("AWS_ENDPOINT_URL").is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
     let conf = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(local).build();
     Client::from_conf(conf)
 }

@@ -1,0 +1,43 @@
+# edge-resize. `make run` serves the fixtures; `make test` runs every test.
+SHELL := /bin/bash
+CARGO ?= cargo
+PORT ?= 8080
+S3_PORT ?= 5055
+export AWS_ACCESS_KEY_ID ?= test
+export AWS_SECRET_ACCESS_KEY ?= test
+export AWS_REGION ?= us-east-1
+export AWS_EC2_METADATA_DISABLED := true
+
+.PHONY: run build test test-unit s3-server bench bench-compare lint fmt package deploy clean
+
+build:
+	$(CARGO) build --release --locked
+
+## The main job: the whole edge locally on the bundled fixtures.
+run: build
+	./target/release/edge-resize serve --dir fixtures --listen 127.0.0.1:$(PORT)
+
+## Every test, with a local S3/CloudFront emulator (moto) started for the run.
+test: build
+	@scripts/with-moto.sh $(S3_PORT) $(CARGO) test --release --locked -- --test-threads=4
+
+test-unit:
+	$(CARGO) test --release --locked --lib
+
+bench:
+	$(CARGO) bench --bench resize --bench pipeline
+
+## The same pipeline tasks through sharp (npm), single-threaded, in the same run.
+bench-compare: build
+	scripts/bench-compare.sh
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release --locked --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt
+
+clean:
+	$(CARGO) clean
+	rm -rf dist

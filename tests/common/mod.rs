@@ -1,0 +1,86 @@
+//! Shared helpers of the integration tests: a real S3-compatible server (moto, started by
+//! `make test` / `.ci/run` at `AWS_ENDPOINT_URL`), golden events, fault servers.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use aws_sdk_s3::primitives::ByteStream;
+use edge_resize::cloudfront::Event;
+use edge_resize::store::{s3_client, S3Store};
+use edge_resize::Config;
+
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL must point at a local S3 server: run `make test`")
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/fixtures/image/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+pub fn event(name: &str) -> Event {
+    let p = format!("{}/fixtures/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh bucket per test, so tests run in parallel against one server.
+pub async fn bucket(prefix: &str) -> (aws_sdk_s3::Client, String) {
+    let _ = endpoint();
+    let client = s3_client(Some("us-east-1".into())).await;
+    let name = format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    client.create_bucket().bucket(&name).send().await.expect("create bucket");
+    (client, name)
+}
+
+pub async fn put(client: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>, ct: &str) {
+    client.put_object().bucket(bucket).key(key).content_type(ct).body(ByteStream::from(body)).send().await.unwrap();
+}
+
+pub async fn get(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<(Vec<u8>, Option<String>, Option<String>, Option<String>)> {
+    let o = client.get_object().bucket(bucket).key(key).send().await.ok()?;
+    let ct = o.content_type().map(str::to_string);
+    let cc = o.cache_control().map(str::to_string);
+    let etag = o.e_tag().map(str::to_string);
+    Some((o.body.collect().await.unwrap().into_bytes().to_vec(), ct, cc, etag))
+}
+
+pub fn store(client: &aws_sdk_s3::Client, bucket: &str, cfg: &Arc<Config>) -> S3Store {
+    S3Store::new(client.clone(), bucket, cfg.clone())
+}
+
+/// An origin-response event for `uri` with the given S3 status, naming `bucket`.
+pub fn origin_event(uri: &str, status: &str, bucket: &str) -> Event {
+    let mut ev = event("origin-response-miss.json");
+    let cf = &mut ev.records[0].cf;
+    cf.request.uri = uri.into();
+    cf.request.origin.as_mut().unwrap().s3.as_mut().unwrap().domain_name = format!("{bucket}.s3.us-east-1.amazonaws.com");
+    cf.response.as_mut().unwrap().status = status.into();
+    ev
+}
+
+/// A TCP server on 127.0.0.1 that answers every request with `reply` (or, if `None`,
+/// accepts and drops the connection). Returns its URL.
+pub async fn fault_server(reply: Option<&'static str>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else { return };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                if let Some(r) = reply {
+                    let _ = s.write_all(r.as_bytes()).await;
+                }
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+pub const S3_500: &str = "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\nContent-Length: 121\r\nConnection: close\r\n\r\n<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>We encountered an error</Message></Error>";
+pub const S3_SLOWDOWN: &str = "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: 125\r\nConnection: close\r\n\r\n<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
