@@ -13,4 +13,7 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+# Dummy credentials: moto accepts any; without them the SDK would try instance metadata.
+export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}
+export AWS_REGION=${AWS_REGION:-us-east-1} AWS_EC2_METADATA_DISABLED=true
 "$@"
