@@ -35,7 +35,11 @@ pub struct Quality {
 
 impl Default for Quality {
     fn default() -> Self {
-        Quality { jpeg: 80, webp: 80, avif: 60 }
+        Quality {
+            jpeg: 80,
+            webp: 80,
+            avif: 60,
+        }
     }
 }
 
@@ -137,9 +141,15 @@ fn default_formats() -> Vec<Format> {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("invalid config {path}: {source}")]
-    Parse { path: String, source: serde_json::Error },
+    Parse {
+        path: String,
+        source: serde_json::Error,
+    },
     #[error("invalid config: {0}")]
     Invalid(String),
 }
@@ -150,16 +160,20 @@ pub const CONFIG_FILE: &str = "edge-resize.json";
 impl Config {
     /// Parse and validate a JSON configuration.
     pub fn from_json(text: &str, path: &str) -> Result<Self, ConfigError> {
-        let cfg: Config = serde_json::from_str(text)
-            .map_err(|source| ConfigError::Parse { path: path.into(), source })?;
+        let cfg: Config = serde_json::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.into(),
+            source,
+        })?;
         cfg.validate()?;
         Ok(cfg)
     }
 
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: p.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: p.clone(),
+            source,
+        })?;
         Self::from_json(&text, &p)
     }
 
@@ -169,7 +183,10 @@ impl Config {
         if let Ok(p) = std::env::var("EDGE_RESIZE_CONFIG") {
             return Self::from_file(Path::new(&p));
         }
-        if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        if let Some(dir) = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf))
+        {
             let p = dir.join(CONFIG_FILE);
             if p.exists() {
                 return Self::from_file(&p);
@@ -186,14 +203,22 @@ impl Config {
         if self.sizes.is_empty() {
             return bad("sizes must not be empty");
         }
-        if self.sizes.iter().any(|s| (s.w == 0 && s.h == 0) || s.w > 16384 || s.h > 16384) {
+        if self
+            .sizes
+            .iter()
+            .any(|s| (s.w == 0 && s.h == 0) || s.w > 16384 || s.h > 16384)
+        {
             return bad("each size needs 1..=16384 in at least one dimension");
         }
         if self.formats.is_empty() || !self.fits.contains(&self.fit) {
             return bad("formats must not be empty and fits must contain fit");
         }
         let q = self.quality;
-        if [q.jpeg, q.webp, q.avif].iter().chain(&self.qualities).any(|&v| v == 0 || v > 100) {
+        if [q.jpeg, q.webp, q.avif]
+            .iter()
+            .chain(&self.qualities)
+            .any(|&v| v == 0 || v > 100)
+        {
             return bad("qualities must be 1..=100");
         }
         if self.response_budget < 1024 {

@@ -8,9 +8,9 @@
 pub mod cloudfront;
 pub mod config;
 pub mod edge;
+pub mod serve;
 pub mod spec;
 pub mod store;
-pub mod serve;
 pub mod transform;
 
 pub use config::Config;

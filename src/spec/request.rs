@@ -15,7 +15,11 @@ pub enum Route {
     /// An original asked for as-is (no size parameter): its canonical uri.
     Original { key: Key },
     /// A variant: the canonical key it lives under, and how to make it.
-    Variant { key: Key, original: Key, variant: Variant },
+    Variant {
+        key: Key,
+        original: Key,
+        variant: Variant,
+    },
 }
 
 /// Parsed, de-duplicated resize parameters of a query string.
@@ -41,9 +45,13 @@ pub fn parse_query(query: &str) -> Result<Params, SpecError> {
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let k = decode(k)?;
-        let Some(i) = KNOWN.iter().position(|n| *n == k) else { continue };
+        let Some(i) = KNOWN.iter().position(|n| *n == k) else {
+            continue;
+        };
         if seen[i].is_some() {
-            return Err(SpecError::BadQuery(format!("parameter '{k}' given more than once")));
+            return Err(SpecError::BadQuery(format!(
+                "parameter '{k}' given more than once"
+            )));
         }
         seen[i] = Some(decode(v)?);
     }
@@ -58,9 +66,13 @@ pub fn parse_query(query: &str) -> Result<Params, SpecError> {
     let mut p = Params::default();
     if let Some(d) = d {
         if w.is_some() || h.is_some() {
-            return Err(SpecError::BadQuery("use either d= or w=/h=, not both".into()));
+            return Err(SpecError::BadQuery(
+                "use either d= or w=/h=, not both".into(),
+            ));
         }
-        let s: Size = d.parse().map_err(|_| SpecError::BadSize(format!("d={}", truncate(&d))))?;
+        let s: Size = d
+            .parse()
+            .map_err(|_| SpecError::BadSize(format!("d={}", truncate(&d))))?;
         if s.w == 0 || s.h == 0 {
             return Err(SpecError::BadSize(format!("d={}", truncate(&d))));
         }
@@ -81,7 +93,9 @@ pub fn parse_query(query: &str) -> Result<Params, SpecError> {
         })
         .transpose()?;
     p.format = format
-        .map(|f| Format::parse(&f).ok_or_else(|| SpecError::BadQuery(format!("format={}", truncate(&f)))))
+        .map(|f| {
+            Format::parse(&f).ok_or_else(|| SpecError::BadQuery(format!("format={}", truncate(&f))))
+        })
         .transpose()?;
     Ok(p)
 }
@@ -113,14 +127,27 @@ pub fn snap(want: (Option<u32>, Option<u32>), cfg: &Config) -> Result<Size, Spec
     }
     shaped.sort_by_key(|s| (u64::from(s.w.max(1)) * u64::from(s.h.max(1)), *s));
     let fits = |s: &Size| s.w <= asked.w && s.h <= asked.h;
-    Ok(shaped.iter().rev().find(|s| fits(s)).copied().unwrap_or(shaped[0]))
+    Ok(shaped
+        .iter()
+        .rev()
+        .find(|s| fits(s))
+        .copied()
+        .unwrap_or(shaped[0]))
 }
 
 /// Pick the output format: an explicit, allowed `format=` wins; otherwise the best the
 /// Accept header admits (avif > webp), when allowed; otherwise the original's own.
-pub fn negotiate(explicit: Option<Format>, accept: &str, cfg: &Config) -> Result<Option<Format>, SpecError> {
+pub fn negotiate(
+    explicit: Option<Format>,
+    accept: &str,
+    cfg: &Config,
+) -> Result<Option<Format>, SpecError> {
     if let Some(f) = explicit {
-        return if cfg.formats.contains(&f) { Ok(Some(f)) } else { Err(SpecError::NotAllowed(f.name().into())) };
+        return if cfg.formats.contains(&f) {
+            Ok(Some(f))
+        } else {
+            Err(SpecError::NotAllowed(f.name().into()))
+        };
     }
     let accepts = |mime: &str| {
         accept.split(',').any(|part| {
@@ -149,7 +176,11 @@ pub fn route(uri: &str, query: &str, accept: &str, cfg: &Config) -> Result<Route
     };
     // A canonical variant uri asked for directly is already its own cache key.
     if let Some((original, variant)) = parse_variant_key(&key, cfg) {
-        return Ok(Route::Variant { key, original, variant });
+        return Ok(Route::Variant {
+            key,
+            original,
+            variant,
+        });
     }
     let p = parse_query(query)?;
     let Some(want) = p.size else {
@@ -166,9 +197,18 @@ pub fn route(uri: &str, query: &str, accept: &str, cfg: &Config) -> Result<Route
     };
     let own = Format::for_original_ext(&ext);
     let format = negotiate(p.format, accept, cfg)?.filter(|f| Some(*f) != own);
-    let variant = Variant { size, fit, quality, format };
+    let variant = Variant {
+        size,
+        fit,
+        quality,
+        format,
+    };
     let vkey = variant_key(&key, &variant, cfg)?;
-    Ok(Route::Variant { key: vkey, original: key, variant })
+    Ok(Route::Variant {
+        key: vkey,
+        original: key,
+        variant,
+    })
 }
 
 /// `q=` snaps down to the listed qualities; at or above the default it means the default.
@@ -186,5 +226,12 @@ fn snap_quality(q: u8, cfg: &Config) -> Result<Option<u8>, SpecError> {
     if listed.is_empty() || q >= cfg.quality.jpeg.min(cfg.quality.webp) {
         return Ok(None);
     }
-    Ok(Some(listed.iter().rev().find(|&&l| l <= q).copied().unwrap_or(listed[0])))
+    Ok(Some(
+        listed
+            .iter()
+            .rev()
+            .find(|&&l| l <= q)
+            .copied()
+            .unwrap_or(listed[0]),
+    ))
 }

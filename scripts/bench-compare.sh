@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# edge-resize against sharp on the same tasks, same machine, same run, one thread each.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+(cd bench && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+cargo bench --bench compare
