@@ -25,7 +25,9 @@ fn reference(input: &[u8], t: &common::Task) -> image::RgbImage {
     let img = image::load_from_memory(input).unwrap().to_rgb8();
     let p = plan::plan(img.width(), img.height(), t.out, Fit::Cover, false);
     let c = p.crop;
-    let cropped = image::imageops::crop_imm(&img, c.x.round() as u32, c.y.round() as u32, c.w.round() as u32, c.h.round() as u32).to_image();
+    let cropped =
+        image::imageops::crop_imm(&img, c.x.round() as u32, c.y.round() as u32, c.w.round() as u32, c.h.round() as u32)
+            .to_image();
     image::imageops::resize(&cropped, p.out_w, p.out_h, image::imageops::FilterType::Lanczos3)
 }
 
@@ -33,7 +35,8 @@ fn ssim2(reference: &image::RgbImage, encoded: &[u8]) -> f64 {
     let d = image::load_from_memory(encoded).unwrap().to_rgb8();
     let to = |i: &image::RgbImage| {
         let px = i.pixels().map(|p| [p[0] as f32 / 255.0, p[1] as f32 / 255.0, p[2] as f32 / 255.0]).collect();
-        Rgb::new(px, i.width() as usize, i.height() as usize, TransferCharacteristic::SRGB, ColorPrimaries::BT709).unwrap()
+        Rgb::new(px, i.width() as usize, i.height() as usize, TransferCharacteristic::SRGB, ColorPrimaries::BT709)
+            .unwrap()
     };
     compute_frame_ssimulacra2(to(reference), to(&d)).unwrap()
 }
@@ -56,7 +59,14 @@ fn median_ms(mut f: impl FnMut()) -> f64 {
 /// (large) process would count the pages a forked child shares with it.
 fn peak_rss_kb(cmd: &[String], dir: &Path) -> f64 {
     let py = "import resource,subprocess,sys; subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,check=True); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)";
-    let out = Command::new("python3").current_dir(dir).env("UV_THREADPOOL_SIZE", "1").arg("-c").arg(py).args(cmd).output().expect("python3");
+    let out = Command::new("python3")
+        .current_dir(dir)
+        .env("UV_THREADPOOL_SIZE", "1")
+        .arg("-c")
+        .arg(py)
+        .args(cmd)
+        .output()
+        .expect("python3");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
@@ -78,7 +88,17 @@ fn main() {
         let p = |x: &Path| x.to_string_lossy().into_owned();
         let cli = root().join("target/release/edge-resize");
         let rust_rss = peak_rss_kb(
-            &[p(&cli), "resize".into(), p(&in_path), "-o".into(), p(&dir.join("cli.jpg")), "--d".into(), t.out.to_string(), "--quality".into(), t.quality.to_string()],
+            &[
+                p(&cli),
+                "resize".into(),
+                p(&in_path),
+                "-o".into(),
+                p(&dir.join("cli.jpg")),
+                "--d".into(),
+                t.out.to_string(),
+                "--quality".into(),
+                t.quality.to_string(),
+            ],
             &root(),
         );
 
@@ -95,7 +115,16 @@ fn main() {
         let sharp_bytes = std::fs::read(&sharp_out).unwrap();
         let sharp_ms = s["median_ms"].as_f64().unwrap();
         let sharp_rss = peak_rss_kb(
-            &["node".into(), "sharp-bench.mjs".into(), p(&in_path), p(&dir.join("one.jpg")), t.out.w.to_string(), t.out.h.to_string(), t.quality.to_string(), "1".into()],
+            &[
+                "node".into(),
+                "sharp-bench.mjs".into(),
+                p(&in_path),
+                p(&dir.join("one.jpg")),
+                t.out.w.to_string(),
+                t.out.h.to_string(),
+                t.quality.to_string(),
+                "1".into(),
+            ],
             &root().join("bench"),
         );
         rows.push(format!(

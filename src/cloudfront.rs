@@ -157,20 +157,12 @@ pub const FORBIDDEN_RESPONSE_HEADERS: &[&str] = &[
 pub fn set_header(h: &mut Headers, name: &str, value: impl Into<String>) {
     let lower = name.to_ascii_lowercase();
     debug_assert!(!FORBIDDEN_RESPONSE_HEADERS.contains(&lower.as_str()));
-    h.insert(
-        lower,
-        vec![Header {
-            key: Some(name.to_string()),
-            value: value.into(),
-        }],
-    );
+    h.insert(lower, vec![Header { key: Some(name.to_string()), value: value.into() }]);
 }
 
 /// First value of a header.
 pub fn header<'a>(h: &'a Headers, name: &str) -> Option<&'a str> {
-    h.get(name)
-        .and_then(|v| v.first())
-        .map(|h| h.value.as_str())
+    h.get(name).and_then(|v| v.first()).map(|h| h.value.as_str())
 }
 
 impl Response {
@@ -201,20 +193,13 @@ mod tests {
         let mut n = 0;
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
-            if path.extension().is_none_or(|e| e != "json")
-                || path.to_string_lossy().contains(".expected.")
-            {
+            if path.extension().is_none_or(|e| e != "json") || path.to_string_lossy().contains(".expected.") {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
             let original: Value = serde_json::from_str(&text).unwrap();
-            let ev: Event = serde_json::from_value(original.clone())
-                .unwrap_or_else(|e| panic!("{path:?}: {e}"));
-            assert_eq!(
-                serde_json::to_value(&ev).unwrap(),
-                original,
-                "{path:?} does not round-trip"
-            );
+            let ev: Event = serde_json::from_value(original.clone()).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            assert_eq!(serde_json::to_value(&ev).unwrap(), original, "{path:?} does not round-trip");
             n += 1;
         }
         assert!(n >= 4, "expected the golden events, found {n}");
@@ -230,17 +215,10 @@ mod tests {
 
     #[test]
     fn bucket_from_domain() {
-        let o = |d: &str| S3Origin {
-            domain_name: d.into(),
-            region: String::new(),
-            path: String::new(),
-            extra: Map::new(),
-        };
+        let o =
+            |d: &str| S3Origin { domain_name: d.into(), region: String::new(), path: String::new(), extra: Map::new() };
         assert_eq!(o("my-bucket.s3.amazonaws.com").bucket(), Some("my-bucket"));
-        assert_eq!(
-            o("my.bucket.s3.us-east-1.amazonaws.com").bucket(),
-            Some("my.bucket")
-        );
+        assert_eq!(o("my.bucket.s3.us-east-1.amazonaws.com").bucket(), Some("my.bucket"));
         assert_eq!(o("example.com").bucket(), None);
     }
 }

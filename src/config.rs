@@ -35,11 +35,7 @@ pub struct Quality {
 
 impl Default for Quality {
     fn default() -> Self {
-        Quality {
-            jpeg: 80,
-            webp: 80,
-            avif: 60,
-        }
+        Quality { jpeg: 80, webp: 80, avif: 60 }
     }
 }
 
@@ -96,6 +92,16 @@ pub struct Config {
     pub region: Option<String>,
     /// Buckets a CloudFront event may name. Empty: only `bucket`, when set.
     pub allowed_buckets: Vec<String>,
+    /// CloudFront distribution the janitor invalidates (env `EDGE_RESIZE_DISTRIBUTION_ID` wins).
+    pub distribution_id: Option<String>,
+    /// At most this many CreateInvalidation requests per UTC day. Default 20.
+    pub invalidations_per_day: u32,
+    /// More paths than this under one directory become one `/{dir}/*` wildcard
+    /// (a wildcard is billed as one path). Default 10.
+    pub wildcard_after: usize,
+    /// Object (outside the prefix) where the janitor counts its daily invalidations.
+    /// Default `_edge-resize/invalidation-ledger.json`.
+    pub ledger_key: String,
 }
 
 impl Default for Config {
@@ -125,6 +131,10 @@ impl Default for Config {
             bucket: None,
             region: None,
             allowed_buckets: Vec::new(),
+            distribution_id: None,
+            invalidations_per_day: 20,
+            wildcard_after: 10,
+            ledger_key: "_edge-resize/invalidation-ledger.json".into(),
         }
     }
 }
@@ -141,15 +151,9 @@ fn default_formats() -> Vec<Format> {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("invalid config {path}: {source}")]
-    Parse {
-        path: String,
-        source: serde_json::Error,
-    },
+    Parse { path: String, source: serde_json::Error },
     #[error("invalid config: {0}")]
     Invalid(String),
 }
@@ -160,20 +164,15 @@ pub const CONFIG_FILE: &str = "edge-resize.json";
 impl Config {
     /// Parse and validate a JSON configuration.
     pub fn from_json(text: &str, path: &str) -> Result<Self, ConfigError> {
-        let cfg: Config = serde_json::from_str(text).map_err(|source| ConfigError::Parse {
-            path: path.into(),
-            source,
-        })?;
+        let cfg: Config =
+            serde_json::from_str(text).map_err(|source| ConfigError::Parse { path: path.into(), source })?;
         cfg.validate()?;
         Ok(cfg)
     }
 
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: p.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
         Self::from_json(&text, &p)
     }
 
@@ -183,10 +182,7 @@ impl Config {
         if let Ok(p) = std::env::var("EDGE_RESIZE_CONFIG") {
             return Self::from_file(Path::new(&p));
         }
-        if let Some(dir) = std::env::current_exe()
-            .ok()
-            .and_then(|e| e.parent().map(Path::to_path_buf))
-        {
+        if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
             let p = dir.join(CONFIG_FILE);
             if p.exists() {
                 return Self::from_file(&p);
@@ -203,22 +199,14 @@ impl Config {
         if self.sizes.is_empty() {
             return bad("sizes must not be empty");
         }
-        if self
-            .sizes
-            .iter()
-            .any(|s| (s.w == 0 && s.h == 0) || s.w > 16384 || s.h > 16384)
-        {
+        if self.sizes.iter().any(|s| (s.w == 0 && s.h == 0) || s.w > 16384 || s.h > 16384) {
             return bad("each size needs 1..=16384 in at least one dimension");
         }
         if self.formats.is_empty() || !self.fits.contains(&self.fit) {
             return bad("formats must not be empty and fits must contain fit");
         }
         let q = self.quality;
-        if [q.jpeg, q.webp, q.avif]
-            .iter()
-            .chain(&self.qualities)
-            .any(|&v| v == 0 || v > 100)
-        {
+        if [q.jpeg, q.webp, q.avif].iter().chain(&self.qualities).any(|&v| v == 0 || v > 100) {
             return bad("qualities must be 1..=100");
         }
         if self.response_budget < 1024 {

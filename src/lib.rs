@@ -5,9 +5,11 @@
 //! directory) and back. The [`janitor`] reuses `spec` and `store` to delete stale
 //! variants and [`cdn`] to invalidate them; [`serve`] wires it all to HTTP locally.
 
+pub mod cdn;
 pub mod cloudfront;
 pub mod config;
 pub mod edge;
+pub mod janitor;
 pub mod serve;
 pub mod spec;
 pub mod store;

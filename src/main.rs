@@ -9,11 +9,7 @@ use edge_resize::transform::{self, Options};
 use edge_resize::Config;
 
 #[derive(Parser)]
-#[command(
-    name = "edge-resize",
-    version,
-    about = "On-the-fly image resizing at the CDN edge"
-)]
+#[command(name = "edge-resize", version, about = "On-the-fly image resizing at the CDN edge")]
 struct Cli {
     /// JSON configuration (default: the built-in defaults).
     #[arg(long, global = true)]
@@ -66,15 +62,9 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.cmd {
-        Cmd::Resize {
-            input,
-            output,
-            d,
-            fit,
-            format,
-            quality,
-            upscale,
-        } => resize(&cfg, &input, &output, d, fit, format, quality, upscale),
+        Cmd::Resize { input, output, d, fit, format, quality, upscale } => {
+            resize(&cfg, &input, &output, d, fit, format, quality, upscale)
+        }
         Cmd::Serve(args) => edge_resize::serve::main(cfg, args).map_err(|e| e.to_string()),
     };
     match result {
@@ -97,10 +87,7 @@ fn resize(
     quality: Option<u8>,
     upscale: bool,
 ) -> Result<(), String> {
-    let ext = output
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
+    let ext = output.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let format = format
         .or_else(|| ext.as_deref().and_then(Format::parse))
         .ok_or("cannot tell the output format: use --format or a .jpg/.png/.webp/.avif output")?;

@@ -59,12 +59,7 @@ struct Cache {
 
 impl Cache {
     fn new(cap: usize) -> Self {
-        Cache {
-            map: HashMap::new(),
-            order: VecDeque::new(),
-            bytes: 0,
-            cap,
-        }
+        Cache { map: HashMap::new(), order: VecDeque::new(), bytes: 0, cap }
     }
     fn get(&self, k: &str) -> Option<Entry> {
         self.map.get(k).cloned()
@@ -134,12 +129,7 @@ impl Edge {
         let keys: Vec<String> = c
             .map
             .keys()
-            .filter(|k| {
-                paths.iter().any(|p| {
-                    p.strip_suffix('*')
-                        .map_or(*k == p, |pre| k.starts_with(pre))
-                })
-            })
+            .filter(|k| paths.iter().any(|p| p.strip_suffix('*').map_or(*k == p, |pre| k.starts_with(pre))))
             .cloned()
             .collect();
         keys.iter().filter(|k| c.remove(k)).count()
@@ -164,29 +154,16 @@ async fn stats(State(edge): State<Arc<Edge>>) -> Json<serde_json::Value> {
     }))
 }
 
-async fn invalidate(
-    State(edge): State<Arc<Edge>>,
-    Json(paths): Json<Vec<String>>,
-) -> Json<serde_json::Value> {
+async fn invalidate(State(edge): State<Arc<Edge>>, Json(paths): Json<Vec<String>>) -> Json<serde_json::Value> {
     let n = edge.invalidate(&paths);
     Json(serde_json::json!({ "invalidated": n }))
 }
 
-async fn handle(
-    State(edge): State<Arc<Edge>>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-) -> HttpResponse {
+async fn handle(State(edge): State<Arc<Edge>>, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> HttpResponse {
     edge.stats.requests.fetch_add(1, Ordering::Relaxed);
     let mut cf_headers = Headers::new();
     if let Some(a) = headers.get("accept").and_then(|v| v.to_str().ok()) {
-        cf_headers.insert(
-            "accept".into(),
-            vec![Header {
-                key: Some("Accept".into()),
-                value: a.into(),
-            }],
-        );
+        cf_headers.insert("accept".into(), vec![Header { key: Some("Accept".into()), value: a.into() }]);
     }
     let req = Request {
         client_ip: None,
@@ -202,12 +179,7 @@ async fn handle(
         ViewerResult::Response(r) => return to_http(r, "viewer"),
     };
     let path = req.uri.clone();
-    if let Some(e) = edge
-        .cache
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&path)
-    {
+    if let Some(e) = edge.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&path) {
         edge.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
         return entry_response(&e, "hit");
     }
@@ -218,12 +190,7 @@ async fn handle(
         f.entry(path.clone()).or_default().clone()
     };
     let _guard = flight.lock().await;
-    if let Some(e) = edge
-        .cache
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&path)
-    {
+    if let Some(e) = edge.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&path) {
         edge.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
         return entry_response(&e, "hit");
     }
@@ -252,10 +219,7 @@ async fn fetch(edge: &Edge, req: &Request) -> HttpResponse {
                 cache_control: cfg.cache_control.clone(),
                 body: obj.bytes,
             };
-            edge.cache
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(req.uri.clone(), e.clone());
+            edge.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(req.uri.clone(), e.clone());
             return entry_response(&e, "miss");
         }
         Err(e) if e.is_not_found() => cloudfront::Response::new(404, "Not Found"),
@@ -270,10 +234,7 @@ async fn fetch(edge: &Edge, req: &Request) -> HttpResponse {
     if generated {
         edge.stats.transforms.fetch_add(1, Ordering::Relaxed);
         if let Some(e) = entry_of(&r) {
-            edge.cache
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(req.uri.clone(), e);
+            edge.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(req.uri.clone(), e);
         }
     } else if r.status.starts_with('5') {
         edge.stats.errors.fetch_add(1, Ordering::Relaxed);
@@ -295,11 +256,9 @@ fn content_type_of(key: &Key, cfg: &Config) -> String {
 
 fn decode_body(r: &cloudfront::Response) -> Bytes {
     match (&r.body, r.body_encoding) {
-        (Some(b), Some(BodyEncoding::Base64)) => Bytes::from(
-            base64::engine::general_purpose::STANDARD
-                .decode(b)
-                .unwrap_or_default(),
-        ),
+        (Some(b), Some(BodyEncoding::Base64)) => {
+            Bytes::from(base64::engine::general_purpose::STANDARD.decode(b).unwrap_or_default())
+        }
         (Some(b), _) => Bytes::from(b.clone().into_bytes()),
         (None, _) => Bytes::new(),
     }
@@ -309,17 +268,14 @@ fn entry_of(r: &cloudfront::Response) -> Option<Entry> {
     Some(Entry {
         status: r.status.parse().ok()?,
         content_type: header(&r.headers, "content-type")?.to_string(),
-        cache_control: header(&r.headers, "cache-control")
-            .unwrap_or("")
-            .to_string(),
+        cache_control: header(&r.headers, "cache-control").unwrap_or("").to_string(),
         body: decode_body(r),
     })
 }
 
 fn entry_response(e: &Entry, cache: &'static str) -> HttpResponse {
     let mut resp = HttpResponse::new(Body::from(e.body.clone()));
-    *resp.status_mut() =
-        StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&e.content_type) {
         h.insert("content-type", v);
@@ -334,25 +290,17 @@ fn entry_response(e: &Entry, cache: &'static str) -> HttpResponse {
 /// A CloudFront response object as an HTTP response.
 fn to_http(r: cloudfront::Response, cache: &'static str) -> HttpResponse {
     let mut resp = HttpResponse::new(Body::from(decode_body(&r)));
-    *resp.status_mut() = r
-        .status
-        .parse::<u16>()
-        .ok()
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::BAD_GATEWAY);
+    *resp.status_mut() =
+        r.status.parse::<u16>().ok().and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::BAD_GATEWAY);
     let h = resp.headers_mut();
     for (name, values) in &r.headers {
-        if matches!(
-            name.as_str(),
-            "transfer-encoding" | "content-length" | "via" | "date" | "server"
-        ) {
+        if matches!(name.as_str(), "transfer-encoding" | "content-length" | "via" | "date" | "server") {
             continue;
         }
         for v in values {
-            if let (Ok(n), Ok(v)) = (
-                axum::http::HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(&v.value),
-            ) {
+            if let (Ok(n), Ok(v)) =
+                (axum::http::HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&v.value))
+            {
                 h.append(n, v);
             }
         }
@@ -364,11 +312,7 @@ fn to_http(r: cloudfront::Response, cache: &'static str) -> HttpResponse {
 /// Build the store `serve` fronts.
 pub async fn store_for(cfg: &Arc<Config>, args: &ServeArgs) -> AnyStore {
     match &args.bucket {
-        Some(b) => AnyStore::S3(S3Store::new(
-            s3_client(cfg.region.clone()).await,
-            b.clone(),
-            cfg.clone(),
-        )),
+        Some(b) => AnyStore::S3(S3Store::new(s3_client(cfg.region.clone()).await, b.clone(), cfg.clone())),
         None => AnyStore::Dir(DirStore::new(args.dir.clone(), cfg.clone())),
     }
 }
@@ -376,9 +320,7 @@ pub async fn store_for(cfg: &Arc<Config>, args: &ServeArgs) -> AnyStore {
 /// Run the server until Ctrl-C.
 pub fn main(cfg: Config, args: ServeArgs) -> Result<(), std::io::Error> {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .try_init();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
@@ -387,15 +329,9 @@ pub fn main(cfg: Config, args: ServeArgs) -> Result<(), std::io::Error> {
         let edge = Edge::new(cfg.clone(), store, args.cache_mib << 20);
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
         let addr = listener.local_addr()?;
-        let origin = args
-            .bucket
-            .as_ref()
-            .map_or_else(|| args.dir.display().to_string(), |b| format!("s3://{b}"));
+        let origin = args.bucket.as_ref().map_or_else(|| args.dir.display().to_string(), |b| format!("s3://{b}"));
         println!("edge-resize serving {origin} on http://{addr}");
-        println!(
-            "try: curl -o /tmp/coffee-100.jpg 'http://{addr}{}coffee.jpg?d=100'",
-            cfg.prefix
-        );
+        println!("try: curl -o /tmp/coffee-100.jpg 'http://{addr}{}coffee.jpg?d=100'", cfg.prefix);
         axum::serve(listener, router(edge))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;

@@ -16,9 +16,7 @@ fn cfg() -> Arc<Config> {
 }
 
 fn body(r: &edge_resize::cloudfront::Response) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(r.body.as_deref().unwrap())
-        .unwrap()
+    base64::engine::general_purpose::STANDARD.decode(r.body.as_deref().unwrap()).unwrap()
 }
 
 #[tokio::test]
@@ -33,10 +31,7 @@ async fn miss_makes_stores_and_returns_the_variant() {
     let r = origin_response_event(ev, &cfg, |bucket, _| store(&c, bucket, &cfg)).await;
     assert_eq!(r.status, "200");
     assert_eq!(header(&r.headers, "content-type"), Some("image/webp"));
-    assert_eq!(
-        header(&r.headers, "cache-control"),
-        Some(cfg.cache_control.as_str())
-    );
+    assert_eq!(header(&r.headers, "cache-control"), Some(cfg.cache_control.as_str()));
     // Read-only headers carried over, S3's own dropped.
     assert_eq!(header(&r.headers, "transfer-encoding"), Some("chunked"));
     assert!(!r.headers.contains_key("x-amz-request-id"));
@@ -45,9 +40,7 @@ async fn miss_makes_stores_and_returns_the_variant() {
     assert_eq!((img.width(), img.height()), (100, 100));
 
     // Stored under the canonical key with the right metadata and the same bytes.
-    let (stored, ct, cc, _) = get(&c, &b, "image/100x100/webp/coffee.jpg")
-        .await
-        .expect("variant stored");
+    let (stored, ct, cc, _) = get(&c, &b, "image/100x100/webp/coffee.jpg").await.expect("variant stored");
     assert_eq!(stored, body(&r));
     assert_eq!(ct.as_deref(), Some("image/webp"));
     assert_eq!(cc.as_deref(), Some(cfg.cache_control.as_str()));
@@ -64,10 +57,7 @@ async fn a_200_passes_through_untouched() {
     let before = ev.records[0].cf.response.clone().unwrap();
     // The store would fail if used: the endpoint does not exist.
     let c = s3_client_at(Some("us-east-1".into()), Some("http://127.0.0.1:9".into())).await;
-    let r = origin_response_event(ev, &cfg, |bucket, _| {
-        S3Store::new(c.clone(), bucket, cfg.clone())
-    })
-    .await;
+    let r = origin_response_event(ev, &cfg, |bucket, _| S3Store::new(c.clone(), bucket, cfg.clone())).await;
     assert_eq!(r, before);
 }
 
@@ -75,50 +65,29 @@ async fn a_200_passes_through_untouched() {
 async fn missing_original_is_a_short_cached_404() {
     let (c, b) = bucket("missing").await;
     let cfg = cfg();
-    let r = origin_response_event(
-        origin_event("/image/100x100/nothing.jpg", "403", &b),
-        &cfg,
-        |bk, _| store(&c, bk, &cfg),
-    )
-    .await;
+    let r =
+        origin_response_event(origin_event("/image/100x100/nothing.jpg", "403", &b), &cfg, |bk, _| store(&c, bk, &cfg))
+            .await;
     assert_eq!(r.status, "404");
-    assert_eq!(
-        header(&r.headers, "cache-control"),
-        Some("public, max-age=60")
-    );
+    assert_eq!(header(&r.headers, "cache-control"), Some("public, max-age=60"));
     assert!(get(&c, &b, "image/100x100/nothing.jpg").await.is_none());
 }
 
 #[tokio::test]
 async fn over_budget_is_stored_and_redirected() {
     let (c, b) = bucket("budget").await;
-    put(
-        &c,
-        &b,
-        "image/coffee.jpg",
-        fixture("coffee.jpg"),
-        "image/jpeg",
-    )
-    .await;
+    put(&c, &b, "image/coffee.jpg", fixture("coffee.jpg"), "image/jpeg").await;
     // Far below a 533x400 JPEG even at the lowest retry quality.
     let cfg = Config { response_budget: 4000, ..Default::default() };
     let cfg = Arc::new(cfg);
-    let r = origin_response_event(
-        origin_event("/image/640x480/coffee.jpg", "404", &b),
-        &cfg,
-        |bk, _| store(&c, bk, &cfg),
-    )
-    .await;
+    let r =
+        origin_response_event(origin_event("/image/640x480/coffee.jpg", "404", &b), &cfg, |bk, _| store(&c, bk, &cfg))
+            .await;
     assert_eq!(r.status, "302");
-    assert_eq!(
-        header(&r.headers, "location"),
-        Some("/image/640x480/coffee.jpg")
-    );
+    assert_eq!(header(&r.headers, "location"), Some("/image/640x480/coffee.jpg"));
     assert_eq!(header(&r.headers, "cache-control"), Some("no-store"));
     assert!(r.body.is_none());
-    let (v, ct, _, _) = get(&c, &b, "image/640x480/coffee.jpg")
-        .await
-        .expect("stored anyway");
+    let (v, ct, _, _) = get(&c, &b, "image/640x480/coffee.jpg").await.expect("stored anyway");
     assert_eq!(ct.as_deref(), Some("image/jpeg"));
     // 640x480 cover of a 600x400 original without upscaling: the box shrinks to 533x400.
     let img = image::load_from_memory(&v).unwrap();
@@ -131,40 +100,23 @@ async fn s3_failures_are_5xx_no_store() {
     for reply in [Some(S3_500), Some(S3_SLOWDOWN), None] {
         let url = fault_server(reply).await;
         let c = s3_client_at(Some("us-east-1".into()), Some(url)).await;
-        let r = origin_response_event(
-            origin_event("/image/100x100/coffee.jpg", "403", "any"),
-            &cfg,
-            |bk, _| S3Store::new(c.clone(), bk, cfg.clone()),
-        )
+        let r = origin_response_event(origin_event("/image/100x100/coffee.jpg", "403", "any"), &cfg, |bk, _| {
+            S3Store::new(c.clone(), bk, cfg.clone())
+        })
         .await;
         let status: u16 = r.status.parse().unwrap();
         assert!((500..600).contains(&status), "{reply:?}: {}", r.status);
-        assert_eq!(
-            header(&r.headers, "cache-control"),
-            Some("no-store"),
-            "{reply:?}"
-        );
+        assert_eq!(header(&r.headers, "cache-control"), Some("no-store"), "{reply:?}");
     }
 }
 
 #[tokio::test]
 async fn corrupt_original_is_502_and_nothing_is_stored() {
     let (c, b) = bucket("corrupt").await;
-    put(
-        &c,
-        &b,
-        "image/bad.jpg",
-        fixture("truncated.jpg"),
-        "image/jpeg",
-    )
-    .await;
+    put(&c, &b, "image/bad.jpg", fixture("truncated.jpg"), "image/jpeg").await;
     let cfg = cfg();
-    let r = origin_response_event(
-        origin_event("/image/100x100/bad.jpg", "403", &b),
-        &cfg,
-        |bk, _| store(&c, bk, &cfg),
-    )
-    .await;
+    let r = origin_response_event(origin_event("/image/100x100/bad.jpg", "403", &b), &cfg, |bk, _| store(&c, bk, &cfg))
+        .await;
     assert_eq!(r.status, "502");
     assert_eq!(header(&r.headers, "cache-control"), Some("no-store"));
     assert!(get(&c, &b, "image/100x100/bad.jpg").await.is_none());
@@ -173,25 +125,14 @@ async fn corrupt_original_is_502_and_nothing_is_stored() {
 #[tokio::test]
 async fn tampered_origin_bucket_is_refused() {
     let (c, b) = bucket("tamper").await;
-    put(
-        &c,
-        &b,
-        "image/coffee.jpg",
-        fixture("coffee.jpg"),
-        "image/jpeg",
-    )
-    .await;
+    put(&c, &b, "image/coffee.jpg", fixture("coffee.jpg"), "image/jpeg").await;
     let cfg = Config { bucket: Some("the-real-bucket".into()), ..Default::default() };
     let cfg = Arc::new(cfg);
     let mut used = None;
-    let r = origin_response_event(
-        origin_event("/image/100x100/coffee.jpg", "403", &b),
-        &cfg,
-        |bk, _| {
-            used = Some(bk.to_string());
-            store(&c, bk, &cfg)
-        },
-    )
+    let r = origin_response_event(origin_event("/image/100x100/coffee.jpg", "403", &b), &cfg, |bk, _| {
+        used = Some(bk.to_string());
+        store(&c, bk, &cfg)
+    })
     .await;
     assert_eq!(r.status, "500");
     assert_eq!(used, None, "no store was built for the tampered bucket");
@@ -203,27 +144,11 @@ async fn store_refuses_to_write_or_delete_originals() {
     use edge_resize::spec::Key;
     use edge_resize::store::{Store, StoreError};
     let (c, b) = bucket("guard").await;
-    put(
-        &c,
-        &b,
-        "image/coffee.jpg",
-        fixture("coffee.jpg"),
-        "image/jpeg",
-    )
-    .await;
+    put(&c, &b, "image/coffee.jpg", fixture("coffee.jpg"), "image/jpeg").await;
     let cfg = cfg();
     let s = store(&c, &b, &cfg);
     let k = Key::new("image/coffee.jpg").unwrap();
-    assert!(matches!(
-        s.put_variant(&k, vec![1].into(), "image/jpeg", "x").await,
-        Err(StoreError::NotAVariant(_))
-    ));
-    assert!(matches!(
-        s.delete_variants(&[k]).await,
-        Err(StoreError::NotAVariant(_))
-    ));
-    assert_eq!(
-        get(&c, &b, "image/coffee.jpg").await.unwrap().0,
-        fixture("coffee.jpg")
-    );
+    assert!(matches!(s.put_variant(&k, vec![1].into(), "image/jpeg", "x").await, Err(StoreError::NotAVariant(_))));
+    assert!(matches!(s.delete_variants(&[k]).await, Err(StoreError::NotAVariant(_))));
+    assert_eq!(get(&c, &b, "image/coffee.jpg").await.unwrap().0, fixture("coffee.jpg"));
 }

@@ -28,15 +28,7 @@ fn dir_with_fixtures() -> tempfile::TempDir {
 }
 
 async fn stats(url: &str) -> serde_json::Value {
-    serde_json::from_slice(
-        &reqwest::get(format!("{url}/_edge/stats"))
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-    )
-    .unwrap()
+    serde_json::from_slice(&reqwest::get(format!("{url}/_edge/stats")).await.unwrap().bytes().await.unwrap()).unwrap()
 }
 
 #[tokio::test]
@@ -45,22 +37,15 @@ async fn directory_edge_resizes_caches_and_stores() {
     let cfg = Arc::new(Config::default());
     let (url, _) = start(AnyStore::Dir(DirStore::new(dir.path(), cfg.clone())), cfg).await;
 
-    let r = reqwest::get(format!("{url}/image/coffee.jpg?d=100"))
-        .await
-        .unwrap();
+    let r = reqwest::get(format!("{url}/image/coffee.jpg?d=100")).await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "image/jpeg");
     assert_eq!(r.headers()["x-edge-cache"], "miss");
     let img = image::load_from_memory(&r.bytes().await.unwrap()).unwrap();
     assert_eq!((img.width(), img.height()), (100, 100));
-    assert!(
-        dir.path().join("image/100x100/coffee.jpg").exists(),
-        "variant written to the origin"
-    );
+    assert!(dir.path().join("image/100x100/coffee.jpg").exists(), "variant written to the origin");
 
-    let r = reqwest::get(format!("{url}/image/coffee.jpg?d=120&junk=1"))
-        .await
-        .unwrap();
+    let r = reqwest::get(format!("{url}/image/coffee.jpg?d=120&junk=1")).await.unwrap();
     assert_eq!(r.headers()["x-edge-cache"], "hit", "same canonical variant");
     let s = stats(&url).await;
     assert_eq!(s["transforms"], 1);
@@ -68,42 +53,25 @@ async fn directory_edge_resizes_caches_and_stores() {
 
     // Accept decides the format; PNG alpha to WebP keeps a WebP.
     let c = reqwest::Client::new();
-    let r = c
-        .get(format!("{url}/image/alpha.png?d=100"))
-        .header("accept", "image/webp,*/*")
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(format!("{url}/image/alpha.png?d=100")).header("accept", "image/webp,*/*").send().await.unwrap();
     assert_eq!(r.headers()["content-type"], "image/webp");
     assert!(dir.path().join("image/100x100/webp/alpha.png").exists());
 
-    let r = reqwest::get(format!("{url}/image/coffee.jpg?d=-1"))
-        .await
-        .unwrap();
+    let r = reqwest::get(format!("{url}/image/coffee.jpg?d=-1")).await.unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(r.headers()["cache-control"], "no-store");
-    let r = reqwest::get(format!("{url}/image/none.jpg?d=100"))
-        .await
-        .unwrap();
+    let r = reqwest::get(format!("{url}/image/none.jpg?d=100")).await.unwrap();
     assert_eq!(r.status(), 404);
-    let r = reqwest::get(format!("{url}/image/truncated.jpg?d=100"))
-        .await
-        .unwrap();
+    let r = reqwest::get(format!("{url}/image/truncated.jpg?d=100")).await.unwrap();
     assert_eq!(r.status(), 502);
     assert_eq!(r.headers()["cache-control"], "no-store");
     // (The HTTP client resolves dot segments itself; the server must still not escape.)
-    let r = reqwest::get(format!("{url}/image/%2e%2e/%2e%2e/etc/passwd.jpg?d=100"))
-        .await
-        .unwrap();
+    let r = reqwest::get(format!("{url}/image/%2e%2e/%2e%2e/etc/passwd.jpg?d=100")).await.unwrap();
     assert!(matches!(r.status().as_u16(), 400 | 404), "{}", r.status());
-    let r = reqwest::get(format!("{url}/image/a%5c..%5c..%5cb.jpg?d=100"))
-        .await
-        .unwrap();
+    let r = reqwest::get(format!("{url}/image/a%5c..%5c..%5cb.jpg?d=100")).await.unwrap();
     assert_eq!(r.status(), 400);
     // The original itself, as stored.
-    let r = reqwest::get(format!("{url}/image/coffee.jpg"))
-        .await
-        .unwrap();
+    let r = reqwest::get(format!("{url}/image/coffee.jpg")).await.unwrap();
     assert_eq!(r.bytes().await.unwrap().to_vec(), fixture("coffee.jpg"));
 }
 
@@ -133,38 +101,22 @@ async fn concurrent_misses_transform_once() {
 #[tokio::test]
 async fn s3_edge_second_request_is_an_s3_hit() {
     let (c, b) = bucket("serve").await;
-    put(
-        &c,
-        &b,
-        "image/coffee.jpg",
-        fixture("coffee.jpg"),
-        "image/jpeg",
-    )
-    .await;
+    put(&c, &b, "image/coffee.jpg", fixture("coffee.jpg"), "image/jpeg").await;
     let cfg = Arc::new(Config::default());
     let (url, edge) = start(AnyStore::S3(store(&c, &b, &cfg)), cfg).await;
 
-    let r = reqwest::get(format!("{url}/image/coffee.jpg?d=200"))
-        .await
-        .unwrap();
+    let r = reqwest::get(format!("{url}/image/coffee.jpg?d=200")).await.unwrap();
     assert_eq!(r.status(), 200);
     let first = r.bytes().await.unwrap();
-    let (stored, ct, _, _) = get(&c, &b, "image/200x200/coffee.jpg")
-        .await
-        .expect("variant in S3");
+    let (stored, ct, _, _) = get(&c, &b, "image/200x200/coffee.jpg").await.expect("variant in S3");
     assert_eq!(stored, first.to_vec());
     assert_eq!(ct.as_deref(), Some("image/jpeg"));
 
     // Drop it from the edge cache: the next request must come from S3, not a transform.
     assert_eq!(edge.invalidate(&["/image/200x200/coffee.jpg".into()]), 1);
-    let r = reqwest::get(format!("{url}/image/coffee.jpg?d=200"))
-        .await
-        .unwrap();
+    let r = reqwest::get(format!("{url}/image/coffee.jpg?d=200")).await.unwrap();
     assert_eq!(r.headers()["x-edge-cache"], "miss");
     assert_eq!(r.bytes().await.unwrap(), first);
     let s = stats(&url).await;
-    assert_eq!(
-        (s["transforms"].as_u64(), s["origin_hits"].as_u64()),
-        (Some(1), Some(1))
-    );
+    assert_eq!((s["transforms"].as_u64(), s["origin_hits"].as_u64()), (Some(1), Some(1)));
 }

@@ -4,11 +4,7 @@ use edge_resize::spec::{Fit, Format, Size};
 use edge_resize::transform::{run, Options, TransformError};
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/fixtures/image/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
+    std::fs::read(format!("{}/fixtures/image/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
 fn opts(w: u32, h: u32, fit: Fit, format: Format) -> Options {
@@ -27,24 +23,16 @@ fn opts(w: u32, h: u32, fit: Fit, format: Format) -> Options {
 
 /// Decode an output with the image crate (an independent decoder) to RGBA.
 fn pixels(bytes: &[u8]) -> image::RgbaImage {
-    image::load_from_memory(bytes)
-        .expect("output decodes")
-        .to_rgba8()
+    image::load_from_memory(bytes).expect("output decodes").to_rgba8()
 }
 
 fn near(a: [u8; 4], b: [u8; 4], tol: i32) -> bool {
-    a.iter()
-        .zip(b)
-        .all(|(&x, y)| (i32::from(x) - i32::from(y)).abs() <= tol)
+    a.iter().zip(b).all(|(&x, y)| (i32::from(x) - i32::from(y)).abs() <= tol)
 }
 
 #[test]
 fn photo_cover_to_square_jpeg() {
-    let out = run(
-        &fixture("coffee.jpg"),
-        &opts(100, 100, Fit::Cover, Format::Jpeg),
-    )
-    .unwrap();
+    let out = run(&fixture("coffee.jpg"), &opts(100, 100, Fit::Cover, Format::Jpeg)).unwrap();
     assert_eq!((out.width, out.height), (100, 100));
     assert!(out.bytes.starts_with(&[0xFF, 0xD8]));
     let img = pixels(&out.bytes);
@@ -55,59 +43,27 @@ fn photo_cover_to_square_jpeg() {
 
 #[test]
 fn inside_and_fill_and_no_upscale() {
-    let out = run(
-        &fixture("coffee.jpg"),
-        &opts(300, 300, Fit::Inside, Format::Png),
-    )
-    .unwrap();
+    let out = run(&fixture("coffee.jpg"), &opts(300, 300, Fit::Inside, Format::Png)).unwrap();
     assert_eq!((out.width, out.height), (300, 200));
     assert_eq!(pixels(&out.bytes).dimensions(), (300, 200));
-    let out = run(
-        &fixture("coffee.jpg"),
-        &opts(100, 300, Fit::Fill, Format::Webp),
-    )
-    .unwrap();
+    let out = run(&fixture("coffee.jpg"), &opts(100, 300, Fit::Fill, Format::Webp)).unwrap();
     assert_eq!(pixels(&out.bytes).dimensions(), (100, 300));
     // 600x400 into 1280x720 cover, no upscale: the box shrinks to 600x338.
-    let out = run(
-        &fixture("coffee.jpg"),
-        &opts(1280, 720, Fit::Cover, Format::Jpeg),
-    )
-    .unwrap();
+    let out = run(&fixture("coffee.jpg"), &opts(1280, 720, Fit::Cover, Format::Jpeg)).unwrap();
     assert_eq!((out.width, out.height), (600, 338));
 }
 
 #[test]
 fn all_eight_orientations_display_upright() {
     for o in 1..=8 {
-        let out = run(
-            &fixture(&format!("orient-{o}.jpg")),
-            &opts(32, 24, Fit::Fill, Format::Png),
-        )
-        .unwrap();
+        let out = run(&fixture(&format!("orient-{o}.jpg")), &opts(32, 24, Fit::Fill, Format::Png)).unwrap();
         let img = pixels(&out.bytes);
         assert_eq!(img.dimensions(), (32, 24), "orientation {o}");
         let at = |x, y| img.get_pixel(x, y).0;
-        assert!(
-            near(at(4, 4), [255, 0, 0, 255], 40),
-            "orientation {o}: top-left {:?}",
-            at(4, 4)
-        );
-        assert!(
-            near(at(27, 4), [0, 255, 0, 255], 40),
-            "orientation {o}: top-right {:?}",
-            at(27, 4)
-        );
-        assert!(
-            near(at(4, 19), [0, 0, 255, 255], 40),
-            "orientation {o}: bottom-left {:?}",
-            at(4, 19)
-        );
-        assert!(
-            near(at(27, 19), [255, 255, 255, 255], 40),
-            "orientation {o}: bottom-right {:?}",
-            at(27, 19)
-        );
+        assert!(near(at(4, 4), [255, 0, 0, 255], 40), "orientation {o}: top-left {:?}", at(4, 4));
+        assert!(near(at(27, 4), [0, 255, 0, 255], 40), "orientation {o}: top-right {:?}", at(27, 4));
+        assert!(near(at(4, 19), [0, 0, 255, 255], 40), "orientation {o}: bottom-left {:?}", at(4, 19));
+        assert!(near(at(27, 19), [255, 255, 255, 255], 40), "orientation {o}: bottom-right {:?}", at(27, 19));
     }
 }
 
@@ -127,32 +83,16 @@ fn alpha_is_premultiplied_no_dark_fringe() {
     }
     assert!(partial > 0, "the edge should be soft");
     // Flattened onto white for JPEG: the transparent half becomes white, not black.
-    let out = run(
-        &fixture("alpha.png"),
-        &opts(50, 25, Fit::Fill, Format::Jpeg),
-    )
-    .unwrap();
-    assert!(near(
-        pixels(&out.bytes).get_pixel(2, 12).0,
-        [255, 255, 255, 255],
-        6
-    ));
+    let out = run(&fixture("alpha.png"), &opts(50, 25, Fit::Fill, Format::Jpeg)).unwrap();
+    assert!(near(pixels(&out.bytes).get_pixel(2, 12).0, [255, 255, 255, 255], 6));
 }
 
 #[test]
 fn cmyk_becomes_srgb() {
     let out = run(&fixture("cmyk.jpg"), &opts(40, 20, Fit::Fill, Format::Png)).unwrap();
     let img = pixels(&out.bytes);
-    assert!(
-        near(img.get_pixel(5, 10).0, [0, 255, 255, 255], 20),
-        "cyan: {:?}",
-        img.get_pixel(5, 10)
-    );
-    assert!(
-        near(img.get_pixel(35, 10).0, [255, 0, 255, 255], 20),
-        "magenta: {:?}",
-        img.get_pixel(35, 10)
-    );
+    assert!(near(img.get_pixel(5, 10).0, [0, 255, 255, 255], 20), "cyan: {:?}", img.get_pixel(5, 10));
+    assert!(near(img.get_pixel(35, 10).0, [255, 0, 255, 255], 20), "magenta: {:?}", img.get_pixel(35, 10));
 }
 
 #[test]
@@ -164,15 +104,8 @@ fn grayscale_and_16_bit() {
     let g = img.to_luma8();
     assert!(g.get_pixel(2, 20).0[0] + 100 < g.get_pixel(57, 20).0[0]);
 
-    let out = run(
-        &fixture("gray16.png"),
-        &opts(48, 32, Fit::Fill, Format::Png),
-    )
-    .unwrap();
-    assert_eq!(
-        image::load_from_memory(&out.bytes).unwrap().color(),
-        image::ColorType::L8
-    );
+    let out = run(&fixture("gray16.png"), &opts(48, 32, Fit::Fill, Format::Png)).unwrap();
+    assert_eq!(image::load_from_memory(&out.bytes).unwrap().color(), image::ColorType::L8);
     let out = run(&fixture("rgb16.png"), &opts(48, 32, Fit::Fill, Format::Png)).unwrap();
     let img = pixels(&out.bytes);
     // Red runs 0..max left to right, green top to bottom, blue is mid-grey.
@@ -183,11 +116,7 @@ fn grayscale_and_16_bit() {
 
 #[test]
 fn animated_gif_gives_first_frame() {
-    let out = run(
-        &fixture("animated.gif"),
-        &opts(30, 20, Fit::Cover, Format::Png),
-    )
-    .unwrap();
+    let out = run(&fixture("animated.gif"), &opts(30, 20, Fit::Cover, Format::Png)).unwrap();
     let img = pixels(&out.bytes);
     assert_eq!(img.dimensions(), (30, 20));
     assert!(near(img.get_pixel(15, 10).0, [255, 0, 0, 255], 2));
@@ -195,11 +124,7 @@ fn animated_gif_gives_first_frame() {
 
 #[test]
 fn webp_in_and_out() {
-    let out = run(
-        &fixture("chelsea.webp"),
-        &opts(100, 100, Fit::Cover, Format::Webp),
-    )
-    .unwrap();
+    let out = run(&fixture("chelsea.webp"), &opts(100, 100, Fit::Cover, Format::Webp)).unwrap();
     assert!(out.bytes.starts_with(b"RIFF") && &out.bytes[8..12] == b"WEBP");
     assert_eq!(pixels(&out.bytes).dimensions(), (100, 100));
 }
@@ -207,34 +132,18 @@ fn webp_in_and_out() {
 #[test]
 fn bad_inputs_are_typed_errors() {
     let o = opts(100, 100, Fit::Cover, Format::Jpeg);
-    assert!(matches!(
-        run(&fixture("truncated.jpg"), &o),
-        Err(TransformError::Corrupt(_))
-    ));
-    assert_eq!(
-        run(&fixture("not-an-image.jpg"), &o),
-        Err(TransformError::Unsupported)
-    );
+    assert!(matches!(run(&fixture("truncated.jpg"), &o), Err(TransformError::Corrupt(_))));
+    assert_eq!(run(&fixture("not-an-image.jpg"), &o), Err(TransformError::Unsupported));
     assert_eq!(run(&[], &o), Err(TransformError::Unsupported));
-    assert!(matches!(
-        run(&[0xFF, 0xD8, 0xFF], &o),
-        Err(TransformError::Corrupt(_))
-    ));
+    assert!(matches!(run(&[0xFF, 0xD8, 0xFF], &o), Err(TransformError::Corrupt(_))));
     let mut small = o;
     small.max_pixels = 1000;
     assert!(matches!(
         run(&fixture("coffee.jpg"), &small),
-        Err(TransformError::TooManyPixels {
-            width: 600,
-            height: 400,
-            ..
-        })
+        Err(TransformError::TooManyPixels { width: 600, height: 400, .. })
     ));
     small.max_input_bytes = 10;
-    assert!(matches!(
-        run(&fixture("coffee.jpg"), &small),
-        Err(TransformError::TooManyBytes { .. })
-    ));
+    assert!(matches!(run(&fixture("coffee.jpg"), &small), Err(TransformError::TooManyBytes { .. })));
 }
 
 #[test]
@@ -244,12 +153,7 @@ fn over_budget_reencodes_at_lower_quality() {
     let full = run(&fixture("coffee.jpg"), &o).unwrap();
     o.budget = Some(full.bytes.len() / 2);
     let out = run(&fixture("coffee.jpg"), &o).unwrap();
-    assert!(
-        out.fits_budget,
-        "{} bytes, budget {}",
-        out.bytes.len(),
-        full.bytes.len() / 2
-    );
+    assert!(out.fits_budget, "{} bytes, budget {}", out.bytes.len(), full.bytes.len() / 2);
     assert!(out.quality < 95 && out.bytes.len() <= full.bytes.len() / 2);
     o.budget = Some(100);
     let out = run(&fixture("coffee.jpg"), &o).unwrap();

@@ -17,16 +17,11 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|ev: LambdaEvent<Event>| {
         let (cfg, client) = (cfg.clone(), client.clone());
         async move {
-            let region = ev
-                .payload
-                .records
-                .first()
-                .and_then(|r| edge_resize::edge::origin::target_region(&r.cf.request, &cfg));
+            let region =
+                ev.payload.records.first().and_then(|r| edge_resize::edge::origin::target_region(&r.cf.request, &cfg));
             let c = client.get_or_init(|| s3_client(region)).await.clone();
-            let r: Response = origin_response_event(ev.payload, &cfg, |bucket, _| {
-                S3Store::new(c, bucket, cfg.clone())
-            })
-            .await;
+            let r: Response =
+                origin_response_event(ev.payload, &cfg, |bucket, _| S3Store::new(c, bucket, cfg.clone())).await;
             Ok::<Response, Error>(r)
         }
     }))

@@ -26,16 +26,9 @@ pub struct Made {
 /// The bucket this event may touch: the configured one, else the one its S3 origin names,
 /// which must then be allowed (a tampered event cannot point the function elsewhere).
 pub fn target_bucket(req: &Request, cfg: &Config) -> Result<String, EdgeError> {
-    let named = req
-        .origin
-        .as_ref()
-        .and_then(|o| o.s3.as_ref())
-        .and_then(|s| s.bucket())
-        .map(str::to_string);
+    let named = req.origin.as_ref().and_then(|o| o.s3.as_ref()).and_then(|s| s.bucket()).map(str::to_string);
     match (&cfg.bucket, named) {
-        (Some(b), Some(n)) if *b != n && !cfg.bucket_allowed(&n) => {
-            Err(EdgeError::BucketNotAllowed(n))
-        }
+        (Some(b), Some(n)) if *b != n && !cfg.bucket_allowed(&n) => Err(EdgeError::BucketNotAllowed(n)),
         (Some(b), _) => Ok(b.clone()),
         (None, Some(n)) if cfg.bucket_allowed(&n) => Ok(n),
         (None, Some(n)) => Err(EdgeError::BucketNotAllowed(n)),
@@ -45,13 +38,9 @@ pub fn target_bucket(req: &Request, cfg: &Config) -> Result<String, EdgeError> {
 
 /// The region to talk to: configured, else the S3 origin's.
 pub fn target_region(req: &Request, cfg: &Config) -> Option<String> {
-    cfg.region.clone().or_else(|| {
-        req.origin
-            .as_ref()
-            .and_then(|o| o.s3.as_ref())
-            .map(|s| s.region.clone())
-            .filter(|r| !r.is_empty())
-    })
+    cfg.region
+        .clone()
+        .or_else(|| req.origin.as_ref().and_then(|o| o.s3.as_ref()).map(|s| s.region.clone()).filter(|r| !r.is_empty()))
 }
 
 /// Fetch the original, transform it (on a blocking thread), store the variant.
@@ -64,16 +53,11 @@ pub async fn make_variant<S: Store>(
     cfg: &Config,
     body_budget: usize,
 ) -> Result<Made, EdgeError> {
-    let obj = store
-        .get(original, cfg.max_input_bytes)
-        .await
-        .map_err(|e| match e {
-            e if e.is_not_found() => EdgeError::OriginalMissing(original.to_string()),
-            e => EdgeError::Store(e),
-        })?;
-    let format = variant
-        .output_format(original)
-        .ok_or(EdgeError::Transform(transform::TransformError::Unsupported))?;
+    let obj = store.get(original, cfg.max_input_bytes).await.map_err(|e| match e {
+        e if e.is_not_found() => EdgeError::OriginalMissing(original.to_string()),
+        e => EdgeError::Store(e),
+    })?;
+    let format = variant.output_format(original).ok_or(EdgeError::Transform(transform::TransformError::Unsupported))?;
     let mut opts = Options::for_variant(variant, format, cfg);
     opts.budget = Some(body_budget);
     let input = obj.bytes;
@@ -81,12 +65,7 @@ pub async fn make_variant<S: Store>(
         .await
         .map_err(|e| EdgeError::Transform(transform::TransformError::Internal(e.to_string())))??;
     let stored = match store
-        .put_variant(
-            key,
-            Bytes::from(output.bytes.clone()),
-            format.content_type(),
-            &cfg.cache_control,
-        )
+        .put_variant(key, Bytes::from(output.bytes.clone()), format.content_type(), &cfg.cache_control)
         .await
     {
         Ok(()) => true,
@@ -100,12 +79,7 @@ pub async fn make_variant<S: Store>(
 }
 
 /// Handle one origin response. Anything but a 403/404 for a variant key passes through.
-pub async fn origin_response<S: Store>(
-    req: &Request,
-    resp: Response,
-    cfg: &Config,
-    store: Option<&S>,
-) -> Response {
+pub async fn origin_response<S: Store>(req: &Request, resp: Response, cfg: &Config, store: Option<&S>) -> Response {
     let status: u16 = resp.status.parse().unwrap_or(0);
     if status != 403 && status != 404 {
         return resp;
@@ -125,17 +99,9 @@ pub async fn origin_response<S: Store>(
     match make_variant(store, &key, &original, &variant, cfg, body_budget).await {
         Ok(Made { output, .. }) if output.fits_budget => {
             tracing::info!(key = %key, bytes = output.bytes.len(), w = output.width, h = output.height, "generated");
-            image_response(
-                &resp.headers,
-                output.format.content_type(),
-                cfg,
-                output.bytes,
-            )
+            image_response(&resp.headers, output.format.content_type(), cfg, output.bytes)
         }
-        Ok(Made {
-            stored: true,
-            output,
-        }) => {
+        Ok(Made { stored: true, output }) => {
             // Too big to return inline: it is in S3 now, so send the viewer back for it.
             tracing::info!(key = %key, bytes = output.bytes.len(), "over the response budget: 302");
             let mut r = Response::new(302, reason(302));
@@ -144,9 +110,7 @@ pub async fn origin_response<S: Store>(
             set_header(&mut r.headers, "Cache-Control", "no-store");
             r
         }
-        Ok(Made { stored: false, .. }) => {
-            error_response(&resp.headers, &EdgeError::OverBudgetUnstored, cfg)
-        }
+        Ok(Made { stored: false, .. }) => error_response(&resp.headers, &EdgeError::OverBudgetUnstored, cfg),
         Err(e) => error_response(&resp.headers, &e, cfg),
     }
 }
@@ -159,12 +123,7 @@ fn carry(from: &Headers, to: &mut Headers) {
     }
 }
 
-fn image_response(
-    origin_headers: &Headers,
-    content_type: &str,
-    cfg: &Config,
-    body: Vec<u8>,
-) -> Response {
+fn image_response(origin_headers: &Headers, content_type: &str, cfg: &Config, body: Vec<u8>) -> Response {
     let mut r = Response::new(200, reason(200));
     carry(origin_headers, &mut r.headers);
     set_header(&mut r.headers, "Content-Type", content_type);
@@ -183,21 +142,13 @@ pub fn error_response(origin_headers: &Headers, e: &EdgeError, cfg: &Config) -> 
     let mut r = small_response(status, &e.to_string());
     carry(origin_headers, &mut r.headers);
     if status == 404 {
-        set_header(
-            &mut r.headers,
-            "Cache-Control",
-            cfg.not_found_cache_control.clone(),
-        );
+        set_header(&mut r.headers, "Cache-Control", cfg.not_found_cache_control.clone());
     }
     r
 }
 
 /// The Lambda entry point's logic: pick the bucket from the event, build its store, handle.
-pub async fn origin_response_event<S: Store, F>(
-    event: Event,
-    cfg: &Config,
-    store_for: F,
-) -> Response
+pub async fn origin_response_event<S: Store, F>(event: Event, cfg: &Config, store_for: F) -> Response
 where
     F: FnOnce(&str, Option<String>) -> S,
 {
@@ -208,8 +159,6 @@ where
         return small_response(500, "origin-response event without a response");
     };
     let req = rec.cf.request;
-    let store = target_bucket(&req, cfg)
-        .ok()
-        .map(|b| store_for(&b, target_region(&req, cfg)));
+    let store = target_bucket(&req, cfg).ok().map(|b| store_for(&b, target_region(&req, cfg)));
     origin_response(&req, resp, cfg, store.as_ref()).await
 }

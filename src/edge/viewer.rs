@@ -57,25 +57,19 @@ mod tests {
 
     #[test]
     fn golden_viewer_request_is_rewritten() {
-        let ViewerResult::Request(r) =
-            viewer_request_event(golden("viewer-request.json"), &Config::default())
-        else {
+        let ViewerResult::Request(r) = viewer_request_event(golden("viewer-request.json"), &Config::default()) else {
             panic!("expected a request")
         };
         assert_eq!(r.uri, "/image/100x100/webp/coffee.jpg");
         assert_eq!(r.querystring, "");
         // Everything else passes through untouched.
         assert_eq!(r.client_ip.as_deref(), Some("203.0.113.178"));
-        assert_eq!(
-            header(&r.headers, "host"),
-            Some("d111111abcdef8.cloudfront.net")
-        );
+        assert_eq!(header(&r.headers, "host"), Some("d111111abcdef8.cloudfront.net"));
     }
 
     #[test]
     fn golden_bad_request_is_a_small_400() {
-        let ViewerResult::Response(r) =
-            viewer_request_event(golden("viewer-request-bad.json"), &Config::default())
+        let ViewerResult::Response(r) = viewer_request_event(golden("viewer-request-bad.json"), &Config::default())
         else {
             panic!("expected a response")
         };

@@ -22,13 +22,9 @@ impl Key {
             return Err(SpecError::BadKey("key is empty or longer than 1024 bytes"));
         }
         if s.chars().any(|c| c.is_control() || c == '\\') {
-            return Err(SpecError::BadKey(
-                "key contains a control character or backslash",
-            ));
+            return Err(SpecError::BadKey("key contains a control character or backslash"));
         }
-        if s.split('/')
-            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
-        {
+        if s.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
             return Err(SpecError::BadKey("key has an empty, '.' or '..' segment"));
         }
         Ok(Key(s))
@@ -37,9 +33,7 @@ impl Key {
     /// Decode a CloudFront/HTTP URI path (`/a/b%20c.jpg`) into a key. Decodes exactly once:
     /// `%252e` stays the literal text `%2e`, which is a harmless name, not a `.`.
     pub fn from_uri(uri: &str) -> Result<Self, SpecError> {
-        let path = uri
-            .strip_prefix('/')
-            .ok_or(SpecError::BadKey("uri must start with '/'"))?;
+        let path = uri.strip_prefix('/').ok_or(SpecError::BadKey("uri must start with '/'"))?;
         if path.len() > 3 * MAX_KEY_BYTES {
             return Err(SpecError::BadKey("uri too long"));
         }
@@ -72,21 +66,12 @@ impl Key {
     /// Lower-cased extension of the file name, if any.
     pub fn extension(&self) -> Option<String> {
         let f = self.file();
-        f.rsplit_once('.')
-            .filter(|(stem, _)| !stem.is_empty())
-            .map(|(_, e)| e.to_ascii_lowercase())
+        f.rsplit_once('.').filter(|(stem, _)| !stem.is_empty()).map(|(_, e)| e.to_ascii_lowercase())
     }
 
     /// Join directory parts and a file into a key.
     pub(crate) fn join(parts: &[&str]) -> Result<Key, SpecError> {
-        Key::new(
-            parts
-                .iter()
-                .filter(|p| !p.is_empty())
-                .copied()
-                .collect::<Vec<_>>()
-                .join("/"),
-        )
+        Key::new(parts.iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join("/"))
     }
 }
 
@@ -97,12 +82,7 @@ impl fmt::Display for Key {
 }
 
 /// RFC 3986 unreserved characters and `/` stay as they are.
-const URI_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'/');
+const URI_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
 
 #[cfg(test)]
 mod tests {
@@ -110,9 +90,7 @@ mod tests {
 
     #[test]
     fn rejects_traversal_and_junk() {
-        for bad in [
-            "", "/a", "a/", "a//b", "../a", "a/./b", "a/..", "a\\b", "a\u{0}b", "a\nb",
-        ] {
+        for bad in ["", "/a", "a/", "a//b", "../a", "a/./b", "a/..", "a\\b", "a\u{0}b", "a\nb"] {
             assert!(Key::new(bad).is_err(), "{bad:?} accepted");
         }
         assert!(Key::new("x".repeat(1025)).is_err());
@@ -121,16 +99,10 @@ mod tests {
 
     #[test]
     fn uri_decoding_is_single_and_strict() {
-        assert_eq!(
-            Key::from_uri("/image/a%20b.jpg").unwrap().as_str(),
-            "image/a b.jpg"
-        );
+        assert_eq!(Key::from_uri("/image/a%20b.jpg").unwrap().as_str(), "image/a b.jpg");
         assert!(Key::from_uri("/image/%2e%2e/x.jpg").is_err());
         assert!(Key::from_uri("/image/%2E%2E/x.jpg").is_err());
-        assert_eq!(
-            Key::from_uri("/image/%252e%252e/x.jpg").unwrap().as_str(),
-            "image/%2e%2e/x.jpg"
-        );
+        assert_eq!(Key::from_uri("/image/%252e%252e/x.jpg").unwrap().as_str(), "image/%2e%2e/x.jpg");
         assert!(Key::from_uri("/image/%00.jpg").is_err());
         assert!(Key::from_uri("/image/%5c..%5cx.jpg").is_err());
         assert!(Key::from_uri("/image/%ff.jpg").is_err());
@@ -141,10 +113,7 @@ mod tests {
     fn uri_round_trip_and_canonical_spelling() {
         let k = Key::new("image/ünï cödé+x.jpg").unwrap();
         assert_eq!(Key::from_uri(&k.to_uri()).unwrap(), k);
-        assert_eq!(
-            Key::from_uri("/image/%41.jpg").unwrap().to_uri(),
-            "/image/A.jpg"
-        );
+        assert_eq!(Key::from_uri("/image/%41.jpg").unwrap().to_uri(), "/image/A.jpg");
         assert_eq!(k.dir(), "image");
         assert_eq!(k.extension().as_deref(), Some("jpg"));
         assert_eq!(Key::new(".hidden").unwrap().extension(), None);

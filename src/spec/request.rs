@@ -15,11 +15,7 @@ pub enum Route {
     /// An original asked for as-is (no size parameter): its canonical uri.
     Original { key: Key },
     /// A variant: the canonical key it lives under, and how to make it.
-    Variant {
-        key: Key,
-        original: Key,
-        variant: Variant,
-    },
+    Variant { key: Key, original: Key, variant: Variant },
 }
 
 /// Parsed, de-duplicated resize parameters of a query string.
@@ -49,9 +45,7 @@ pub fn parse_query(query: &str) -> Result<Params, SpecError> {
             continue;
         };
         if seen[i].is_some() {
-            return Err(SpecError::BadQuery(format!(
-                "parameter '{k}' given more than once"
-            )));
+            return Err(SpecError::BadQuery(format!("parameter '{k}' given more than once")));
         }
         seen[i] = Some(decode(v)?);
     }
@@ -66,13 +60,9 @@ pub fn parse_query(query: &str) -> Result<Params, SpecError> {
     let mut p = Params::default();
     if let Some(d) = d {
         if w.is_some() || h.is_some() {
-            return Err(SpecError::BadQuery(
-                "use either d= or w=/h=, not both".into(),
-            ));
+            return Err(SpecError::BadQuery("use either d= or w=/h=, not both".into()));
         }
-        let s: Size = d
-            .parse()
-            .map_err(|_| SpecError::BadSize(format!("d={}", truncate(&d))))?;
+        let s: Size = d.parse().map_err(|_| SpecError::BadSize(format!("d={}", truncate(&d))))?;
         if s.w == 0 || s.h == 0 {
             return Err(SpecError::BadSize(format!("d={}", truncate(&d))));
         }
@@ -83,9 +73,8 @@ pub fn parse_query(query: &str) -> Result<Params, SpecError> {
             p.size = Some((w, h));
         }
     }
-    p.fit = fit
-        .map(|f| Fit::parse(&f).ok_or_else(|| SpecError::BadQuery(format!("fit={}", truncate(&f)))))
-        .transpose()?;
+    p.fit =
+        fit.map(|f| Fit::parse(&f).ok_or_else(|| SpecError::BadQuery(format!("fit={}", truncate(&f))))).transpose()?;
     p.quality = q
         .map(|q| match q.parse::<u8>() {
             Ok(v @ 1..=100) if q.bytes().all(|b| b.is_ascii_digit()) => Ok(v),
@@ -93,9 +82,7 @@ pub fn parse_query(query: &str) -> Result<Params, SpecError> {
         })
         .transpose()?;
     p.format = format
-        .map(|f| {
-            Format::parse(&f).ok_or_else(|| SpecError::BadQuery(format!("format={}", truncate(&f))))
-        })
+        .map(|f| Format::parse(&f).ok_or_else(|| SpecError::BadQuery(format!("format={}", truncate(&f)))))
         .transpose()?;
     Ok(p)
 }
@@ -127,27 +114,14 @@ pub fn snap(want: (Option<u32>, Option<u32>), cfg: &Config) -> Result<Size, Spec
     }
     shaped.sort_by_key(|s| (u64::from(s.w.max(1)) * u64::from(s.h.max(1)), *s));
     let fits = |s: &Size| s.w <= asked.w && s.h <= asked.h;
-    Ok(shaped
-        .iter()
-        .rev()
-        .find(|s| fits(s))
-        .copied()
-        .unwrap_or(shaped[0]))
+    Ok(shaped.iter().rev().find(|s| fits(s)).copied().unwrap_or(shaped[0]))
 }
 
 /// Pick the output format: an explicit, allowed `format=` wins; otherwise the best the
 /// Accept header admits (avif > webp), when allowed; otherwise the original's own.
-pub fn negotiate(
-    explicit: Option<Format>,
-    accept: &str,
-    cfg: &Config,
-) -> Result<Option<Format>, SpecError> {
+pub fn negotiate(explicit: Option<Format>, accept: &str, cfg: &Config) -> Result<Option<Format>, SpecError> {
     if let Some(f) = explicit {
-        return if cfg.formats.contains(&f) {
-            Ok(Some(f))
-        } else {
-            Err(SpecError::NotAllowed(f.name().into()))
-        };
+        return if cfg.formats.contains(&f) { Ok(Some(f)) } else { Err(SpecError::NotAllowed(f.name().into())) };
     }
     let accepts = |mime: &str| {
         accept.split(',').any(|part| {
@@ -176,11 +150,7 @@ pub fn route(uri: &str, query: &str, accept: &str, cfg: &Config) -> Result<Route
     };
     // A canonical variant uri asked for directly is already its own cache key.
     if let Some((original, variant)) = parse_variant_key(&key, cfg) {
-        return Ok(Route::Variant {
-            key,
-            original,
-            variant,
-        });
+        return Ok(Route::Variant { key, original, variant });
     }
     let p = parse_query(query)?;
     let Some(want) = p.size else {
@@ -197,18 +167,9 @@ pub fn route(uri: &str, query: &str, accept: &str, cfg: &Config) -> Result<Route
     };
     let own = Format::for_original_ext(&ext);
     let format = negotiate(p.format, accept, cfg)?.filter(|f| Some(*f) != own);
-    let variant = Variant {
-        size,
-        fit,
-        quality,
-        format,
-    };
+    let variant = Variant { size, fit, quality, format };
     let vkey = variant_key(&key, &variant, cfg)?;
-    Ok(Route::Variant {
-        key: vkey,
-        original: key,
-        variant,
-    })
+    Ok(Route::Variant { key: vkey, original: key, variant })
 }
 
 /// `q=` snaps down to the listed qualities; at or above the default it means the default.
@@ -226,12 +187,5 @@ fn snap_quality(q: u8, cfg: &Config) -> Result<Option<u8>, SpecError> {
     if listed.is_empty() || q >= cfg.quality.jpeg.min(cfg.quality.webp) {
         return Ok(None);
     }
-    Ok(Some(
-        listed
-            .iter()
-            .rev()
-            .find(|&&l| l <= q)
-            .copied()
-            .unwrap_or(listed[0]),
-    ))
+    Ok(Some(listed.iter().rev().find(|&&l| l <= q).copied().unwrap_or(listed[0])))
 }

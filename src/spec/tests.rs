@@ -16,79 +16,28 @@ fn variant_uri(uri: &str, q: &str, accept: &str) -> String {
 
 #[test]
 fn seeds_rewrite() {
-    assert_eq!(
-        variant_uri("/image/test.jpg", "d=100", ""),
-        "/image/100x100/test.jpg"
-    );
-    assert_eq!(
-        variant_uri("/image/test.jpg", "d=100&junk=1", ""),
-        "/image/100x100/test.jpg"
-    );
-    assert_eq!(
-        variant_uri("/image/test.jpg", "d=150", ""),
-        "/image/100x100/test.jpg"
-    );
-    assert_eq!(
-        variant_uri("/image/test.jpg", "d=250", ""),
-        "/image/200x200/test.jpg"
-    );
-    assert_eq!(
-        variant_uri("/image/test.jpg", "d=99999", ""),
-        "/image/1280x720/test.jpg"
-    );
-    assert_eq!(
-        variant_uri("/image/test.jpg", "d=10", ""),
-        "/image/100x100/test.jpg"
-    );
-    assert_eq!(
-        variant_uri("/image/a/b.png", "d=640x480", ""),
-        "/image/a/640x480/b.png"
-    );
-    assert_eq!(
-        variant_uri("/image/test.jpg", "w=300&h=300", ""),
-        "/image/300x300/test.jpg"
-    );
+    assert_eq!(variant_uri("/image/test.jpg", "d=100", ""), "/image/100x100/test.jpg");
+    assert_eq!(variant_uri("/image/test.jpg", "d=100&junk=1", ""), "/image/100x100/test.jpg");
+    assert_eq!(variant_uri("/image/test.jpg", "d=150", ""), "/image/100x100/test.jpg");
+    assert_eq!(variant_uri("/image/test.jpg", "d=250", ""), "/image/200x200/test.jpg");
+    assert_eq!(variant_uri("/image/test.jpg", "d=99999", ""), "/image/1280x720/test.jpg");
+    assert_eq!(variant_uri("/image/test.jpg", "d=10", ""), "/image/100x100/test.jpg");
+    assert_eq!(variant_uri("/image/a/b.png", "d=640x480", ""), "/image/a/640x480/b.png");
+    assert_eq!(variant_uri("/image/test.jpg", "w=300&h=300", ""), "/image/300x300/test.jpg");
 }
 
 #[test]
 fn format_fit_quality_segments() {
     let webp = "image/avif;q=0,image/webp,*/*";
-    assert_eq!(
-        variant_uri("/image/test.jpg", "d=100", webp),
-        "/image/100x100/webp/test.jpg"
-    );
-    assert_eq!(
-        variant_uri("/image/test.webp", "d=100", webp),
-        "/image/100x100/test.webp"
-    );
-    assert_eq!(
-        variant_uri("/image/test.jpg", "d=100&format=png", webp),
-        "/image/100x100/png/test.jpg"
-    );
-    assert_eq!(
-        variant_uri("/image/test.jpg", "d=100&fit=inside", ""),
-        "/image/100x100-inside/test.jpg"
-    );
-    assert_eq!(
-        variant_uri("/image/test.jpg", "d=100&fit=cover", ""),
-        "/image/100x100/test.jpg"
-    );
-    assert_eq!(
-        variant_uri("/image/test.jpg", "d=100&q=60", ""),
-        "/image/100x100-q50/test.jpg"
-    );
-    assert_eq!(
-        variant_uri("/image/test.jpg", "d=100&q=95", ""),
-        "/image/100x100/test.jpg"
-    );
-    assert_eq!(
-        variant_uri("/image/test.jpg", "d=100&q=1", ""),
-        "/image/100x100-q50/test.jpg"
-    );
-    assert_eq!(
-        variant_uri("/image/anim.gif", "d=100", ""),
-        "/image/100x100/anim.gif"
-    );
+    assert_eq!(variant_uri("/image/test.jpg", "d=100", webp), "/image/100x100/webp/test.jpg");
+    assert_eq!(variant_uri("/image/test.webp", "d=100", webp), "/image/100x100/test.webp");
+    assert_eq!(variant_uri("/image/test.jpg", "d=100&format=png", webp), "/image/100x100/png/test.jpg");
+    assert_eq!(variant_uri("/image/test.jpg", "d=100&fit=inside", ""), "/image/100x100-inside/test.jpg");
+    assert_eq!(variant_uri("/image/test.jpg", "d=100&fit=cover", ""), "/image/100x100/test.jpg");
+    assert_eq!(variant_uri("/image/test.jpg", "d=100&q=60", ""), "/image/100x100-q50/test.jpg");
+    assert_eq!(variant_uri("/image/test.jpg", "d=100&q=95", ""), "/image/100x100/test.jpg");
+    assert_eq!(variant_uri("/image/test.jpg", "d=100&q=1", ""), "/image/100x100-q50/test.jpg");
+    assert_eq!(variant_uri("/image/anim.gif", "d=100", ""), "/image/100x100/anim.gif");
 }
 
 #[test]
@@ -130,31 +79,15 @@ fn hostile_paths_never_escape() {
     ] {
         assert!(route(uri, "d=100", "", &cfg()).is_err(), "{uri}");
     }
-    assert_eq!(
-        route("/other/x.jpg", "d=100", "", &cfg()).unwrap(),
-        Route::Untouched
-    );
-    assert_eq!(
-        route("/image/readme.txt", "d=100", "", &cfg()).unwrap(),
-        Route::Untouched
-    );
-    assert!(matches!(
-        route("/image/x.jpg", "", "", &cfg()).unwrap(),
-        Route::Original { .. }
-    ));
+    assert_eq!(route("/other/x.jpg", "d=100", "", &cfg()).unwrap(), Route::Untouched);
+    assert_eq!(route("/image/readme.txt", "d=100", "", &cfg()).unwrap(), Route::Untouched);
+    assert!(matches!(route("/image/x.jpg", "", "", &cfg()).unwrap(), Route::Original { .. }));
 }
 
 #[test]
 fn canonical_variant_uri_is_its_own_route() {
     let r = route("/image/100x100/webp/test.jpg", "d=300", "", &cfg()).unwrap();
-    let Route::Variant {
-        key,
-        original,
-        variant,
-    } = r
-    else {
-        panic!()
-    };
+    let Route::Variant { key, original, variant } = r else { panic!() };
     assert_eq!(key.as_str(), "image/100x100/webp/test.jpg");
     assert_eq!(original.as_str(), "image/test.jpg");
     assert_eq!(variant.format, Some(Format::Webp));
@@ -168,11 +101,7 @@ fn canonical_variant_uri_is_its_own_route() {
         "image/0100x100/test.jpg",
         "other/100x100/t.jpg",
     ] {
-        assert_eq!(
-            parse_variant_key(&Key::new(k).unwrap(), &cfg()),
-            None,
-            "{k}"
-        );
+        assert_eq!(parse_variant_key(&Key::new(k).unwrap(), &cfg()), None, "{k}");
     }
 }
 
@@ -220,13 +149,7 @@ fn uri() -> impl Strategy<Value = String> {
     (
         proptest::collection::vec(seg(), 0..4),
         seg(),
-        prop_oneof![
-            Just("jpg"),
-            Just("png"),
-            Just("gif"),
-            Just("txt"),
-            Just("JPG")
-        ],
+        prop_oneof![Just("jpg"), Just("png"), Just("gif"), Just("txt"), Just("JPG")],
     )
         .prop_map(|(dirs, f, e)| {
             let mut u = "/image/".to_string();
@@ -241,15 +164,7 @@ fn uri() -> impl Strategy<Value = String> {
 fn query() -> impl Strategy<Value = String> {
     proptest::collection::vec(
         (
-            prop_oneof![
-                Just("d"),
-                Just("w"),
-                Just("h"),
-                Just("fit"),
-                Just("q"),
-                Just("format"),
-                Just("x")
-            ],
+            prop_oneof![Just("d"), Just("w"), Just("h"), Just("fit"), Just("q"), Just("format"), Just("x")],
             prop_oneof![
                 "[0-9]{0,6}",
                 "[0-9]{1,4}x[0-9]{1,4}",
@@ -260,12 +175,7 @@ fn query() -> impl Strategy<Value = String> {
         ),
         0..4,
     )
-    .prop_map(|kv| {
-        kv.into_iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("&")
-    })
+    .prop_map(|kv| kv.into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&"))
 }
 
 proptest! {

@@ -36,8 +36,7 @@ impl FromStr for Size {
             if t.is_empty() || t.len() > 5 || !t.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(SpecError::BadSize(s.chars().take(32).collect()));
             }
-            t.parse()
-                .map_err(|_| SpecError::BadSize(s.chars().take(32).collect()))
+            t.parse().map_err(|_| SpecError::BadSize(s.chars().take(32).collect()))
         };
         match s.split_once('x') {
             Some((w, h)) => Ok(Size::new(num(w)?, num(h)?)),
@@ -198,11 +197,7 @@ impl Variant {
 
     /// The output format of this variant for an original key.
     pub fn output_format(&self, original: &Key) -> Option<Format> {
-        self.format.or_else(|| {
-            original
-                .extension()
-                .and_then(|e| Format::for_original_ext(&e))
-        })
+        self.format.or_else(|| original.extension().and_then(|e| Format::for_original_ext(&e)))
     }
 }
 
@@ -242,12 +237,7 @@ pub fn parse_variant_key(key: &Key, cfg: &Config) -> Option<(Key, Variant)> {
         if !original.as_str().starts_with(prefix) || parse_variant_key(&original, cfg).is_some() {
             return None;
         }
-        let v = Variant {
-            size,
-            fit,
-            quality,
-            format,
-        };
+        let v = Variant { size, fit, quality, format };
         // Canonical only: a format segment equal to the original's own is not a key we make.
         if format.is_some() && format == Format::for_original_ext(&ext) {
             return None;
@@ -275,29 +265,17 @@ pub fn parse_variant_key(key: &Key, cfg: &Config) -> Option<(Key, Variant)> {
 /// Every variant key of an original the allow-list permits: the finite set the janitor
 /// deletes when the original changes.
 pub fn all_variant_keys(original: &Key, cfg: &Config) -> Vec<Key> {
-    let own = original
-        .extension()
-        .and_then(|e| Format::for_original_ext(&e));
+    let own = original.extension().and_then(|e| Format::for_original_ext(&e));
     let mut qualities: Vec<Option<u8>> = vec![None];
     qualities.extend(cfg.qualities.iter().map(|&q| Some(q)));
     let mut formats: Vec<Option<Format>> = vec![None];
-    formats.extend(
-        cfg.formats
-            .iter()
-            .filter(|&&f| Some(f) != own)
-            .map(|&f| Some(f)),
-    );
+    formats.extend(cfg.formats.iter().filter(|&&f| Some(f) != own).map(|&f| Some(f)));
     let mut out = Vec::new();
     for &size in &cfg.sizes {
         for &fit in &cfg.fits {
             for &quality in &qualities {
                 for &format in &formats {
-                    let v = Variant {
-                        size,
-                        fit,
-                        quality,
-                        format,
-                    };
+                    let v = Variant { size, fit, quality, format };
                     if let Ok(k) = variant_key(original, &v, cfg) {
                         out.push(k);
                     }

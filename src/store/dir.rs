@@ -18,10 +18,7 @@ pub struct DirStore {
 
 impl DirStore {
     pub fn new(root: impl Into<PathBuf>, cfg: Arc<Config>) -> Self {
-        DirStore {
-            root: root.into(),
-            cfg,
-        }
+        DirStore { root: root.into(), cfg }
     }
 
     fn path(&self, key: &Key) -> PathBuf {
@@ -32,9 +29,9 @@ impl DirStore {
 fn io_err(key: &Key, e: std::io::Error) -> StoreError {
     match e.kind() {
         // A directory where a file is expected, or a file used as a directory.
-        std::io::ErrorKind::NotFound
-        | std::io::ErrorKind::NotADirectory
-        | std::io::ErrorKind::IsADirectory => StoreError::NotFound(key.to_string()),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory | std::io::ErrorKind::IsADirectory => {
+            StoreError::NotFound(key.to_string())
+        }
         _ => StoreError::Other(format!("{key}: {e}")),
     }
 }
@@ -42,24 +39,15 @@ fn io_err(key: &Key, e: std::io::Error) -> StoreError {
 impl Store for DirStore {
     async fn get(&self, key: &Key, max_bytes: u64) -> Result<Object, StoreError> {
         let path = self.path(key);
-        let meta = tokio::fs::metadata(&path)
-            .await
-            .map_err(|e| io_err(key, e))?;
+        let meta = tokio::fs::metadata(&path).await.map_err(|e| io_err(key, e))?;
         if !meta.is_file() {
             return Err(StoreError::NotFound(key.to_string()));
         }
         if meta.len() > max_bytes {
-            return Err(StoreError::TooLarge {
-                key: key.to_string(),
-                size: meta.len(),
-                limit: max_bytes,
-            });
+            return Err(StoreError::TooLarge { key: key.to_string(), size: meta.len(), limit: max_bytes });
         }
         let bytes = tokio::fs::read(&path).await.map_err(|e| io_err(key, e))?;
-        let etag = meta
-            .modified()
-            .ok()
-            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok());
+        let etag = meta.modified().ok().and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok());
         Ok(Object {
             bytes: Bytes::from(bytes),
             content_type: None,
@@ -67,26 +55,14 @@ impl Store for DirStore {
         })
     }
 
-    async fn put_variant(
-        &self,
-        key: &Key,
-        body: Bytes,
-        _ct: &str,
-        _cc: &str,
-    ) -> Result<(), StoreError> {
+    async fn put_variant(&self, key: &Key, body: Bytes, _ct: &str, _cc: &str) -> Result<(), StoreError> {
         guard(key, &self.cfg)?;
         let path = self.path(key);
-        let dir = path
-            .parent()
-            .ok_or_else(|| StoreError::Other(format!("{key}: no parent")))?;
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(|e| io_err(key, e))?;
+        let dir = path.parent().ok_or_else(|| StoreError::Other(format!("{key}: no parent")))?;
+        tokio::fs::create_dir_all(dir).await.map_err(|e| io_err(key, e))?;
         // Write beside, then rename: readers see the old state or the whole new object.
         let tmp = dir.join(format!(".{}.tmp-{}", key.file(), std::process::id()));
-        tokio::fs::write(&tmp, &body)
-            .await
-            .map_err(|e| io_err(key, e))?;
+        tokio::fs::write(&tmp, &body).await.map_err(|e| io_err(key, e))?;
         if let Err(e) = tokio::fs::rename(&tmp, &path).await {
             let _ = tokio::fs::remove_file(&tmp).await;
             return Err(io_err(key, e));

@@ -4,7 +4,7 @@
 //! that the variant-URI function does not recognise as a variant (`guard`).
 
 mod dir;
-mod s3;
+pub(crate) mod s3;
 
 use std::future::Future;
 
@@ -51,11 +51,7 @@ impl StoreError {
 /// Object storage as the handlers and the janitor need it.
 pub trait Store: Send + Sync {
     /// Read an object, refusing (before reading the body) anything over `max_bytes`.
-    fn get(
-        &self,
-        key: &Key,
-        max_bytes: u64,
-    ) -> impl Future<Output = Result<Object, StoreError>> + Send;
+    fn get(&self, key: &Key, max_bytes: u64) -> impl Future<Output = Result<Object, StoreError>> + Send;
     /// Write a variant with its content type and cache-control. Never a partial object:
     /// S3 PUTs are atomic, the directory store writes a temporary file and renames it.
     fn put_variant(
@@ -66,10 +62,7 @@ pub trait Store: Send + Sync {
         cache_control: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Delete variants (missing ones are not an error); returns the keys deleted.
-    fn delete_variants(
-        &self,
-        keys: &[Key],
-    ) -> impl Future<Output = Result<Vec<Key>, StoreError>> + Send;
+    fn delete_variants(&self, keys: &[Key]) -> impl Future<Output = Result<Vec<Key>, StoreError>> + Send;
 }
 
 /// The one check every write and delete goes through.
@@ -94,13 +87,7 @@ impl Store for AnyStore {
             AnyStore::S3(s) => s.get(key, max_bytes).await,
         }
     }
-    async fn put_variant(
-        &self,
-        key: &Key,
-        body: Bytes,
-        ct: &str,
-        cc: &str,
-    ) -> Result<(), StoreError> {
+    async fn put_variant(&self, key: &Key, body: Bytes, ct: &str, cc: &str) -> Result<(), StoreError> {
         match self {
             AnyStore::Dir(s) => s.put_variant(key, body, ct, cc).await,
             AnyStore::S3(s) => s.put_variant(key, body, ct, cc).await,

@@ -52,19 +52,13 @@ pub async fn client_at(region: Option<String>, endpoint: Option<String>) -> Clie
         loader = loader.endpoint_url(e);
     }
     let sdk = loader.load().await;
-    let conf = aws_sdk_s3::config::Builder::from(&sdk)
-        .force_path_style(local)
-        .build();
+    let conf = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(local).build();
     Client::from_conf(conf)
 }
 
 impl S3Store {
     pub fn new(client: Client, bucket: impl Into<String>, cfg: Arc<Config>) -> Self {
-        S3Store {
-            client,
-            bucket: bucket.into(),
-            cfg,
-        }
+        S3Store { client, bucket: bucket.into(), cfg }
     }
 
     pub fn bucket(&self) -> &str {
@@ -78,10 +72,7 @@ impl S3Store {
 
 /// Fold an SDK error into a `StoreError`. S3 answers 403 rather than 404 for a missing
 /// key when the caller may not list the bucket, so a 403 on a read is "not found".
-pub(crate) fn classify<
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
->(
+pub(crate) fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
     key: &str,
     e: SdkError<E, R>,
     status: Option<u16>,
@@ -96,17 +87,10 @@ pub(crate) fn classify<
             StoreError::Unavailable(format!("{key}: {s} {code}"))
         }
         (SdkError::ServiceError(_), Some(s)) => StoreError::Other(format!("{key}: {s} {code}")),
-        (
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_),
-            _,
-        ) => StoreError::Unavailable(format!(
-            "{key}: {}",
-            aws_smithy_types::error::display::DisplayErrorContext(&e)
-        )),
-        _ => StoreError::Other(format!(
-            "{key}: {}",
-            aws_smithy_types::error::display::DisplayErrorContext(&e)
-        )),
+        (SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_), _) => {
+            StoreError::Unavailable(format!("{key}: {}", aws_smithy_types::error::display::DisplayErrorContext(&e)))
+        }
+        _ => StoreError::Other(format!("{key}: {}", aws_smithy_types::error::display::DisplayErrorContext(&e))),
     }
 }
 
@@ -126,24 +110,13 @@ impl HasStatus for aws_smithy_runtime_api::http::Response {
 
 impl Store for S3Store {
     async fn get(&self, key: &Key, max_bytes: u64) -> Result<Object, StoreError> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .send()
-            .await
-            .map_err(|e| {
-                let s = status_of(&e);
-                classify(key.as_str(), e, s, true)
-            })?;
+        let out = self.client.get_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(|e| {
+            let s = status_of(&e);
+            classify(key.as_str(), e, s, true)
+        })?;
         let len = out.content_length().unwrap_or(0).max(0) as u64;
         if len > max_bytes {
-            return Err(StoreError::TooLarge {
-                key: key.to_string(),
-                size: len,
-                limit: max_bytes,
-            });
+            return Err(StoreError::TooLarge { key: key.to_string(), size: len, limit: max_bytes });
         }
         let content_type = out.content_type().map(str::to_string);
         let etag = out.e_tag().map(str::to_string);
@@ -154,16 +127,9 @@ impl Store for S3Store {
             .map_err(|e| StoreError::Unavailable(format!("{key}: reading body: {e}")))?
             .into_bytes();
         if body.len() as u64 > max_bytes || (len > 0 && body.len() as u64 != len) {
-            return Err(StoreError::Unavailable(format!(
-                "{key}: body is {} bytes, expected {len}",
-                body.len()
-            )));
+            return Err(StoreError::Unavailable(format!("{key}: body is {} bytes, expected {len}", body.len())));
         }
-        Ok(Object {
-            bytes: body,
-            content_type,
-            etag,
-        })
+        Ok(Object { bytes: body, content_type, etag })
     }
 
     async fn put_variant(
@@ -206,23 +172,12 @@ impl Store for S3Store {
                 .quiet(true)
                 .build()
                 .map_err(|e| StoreError::Other(e.to_string()))?;
-            let out = self
-                .client
-                .delete_objects()
-                .bucket(&self.bucket)
-                .delete(delete)
-                .send()
-                .await
-                .map_err(|e| {
-                    let s = status_of(&e);
-                    classify("DeleteObjects", e, s, false)
-                })?;
+            let out = self.client.delete_objects().bucket(&self.bucket).delete(delete).send().await.map_err(|e| {
+                let s = status_of(&e);
+                classify("DeleteObjects", e, s, false)
+            })?;
             if let Some(err) = out.errors().first() {
-                return Err(StoreError::Other(format!(
-                    "DeleteObjects: {:?} {:?}",
-                    err.key(),
-                    err.code()
-                )));
+                return Err(StoreError::Other(format!("DeleteObjects: {:?} {:?}", err.key(), err.code())));
             }
             deleted.extend(chunk.iter().cloned());
         }

@@ -22,11 +22,7 @@ pub fn to_srgb(pixels: Vec<u8>, layout: Layout, icc: Option<&[u8]>) -> (Vec<u8>,
             (via_icc.unwrap_or_else(|| naive_cmyk(&cmyk)), Layout::Rgb)
         }
         Layout::Rgb | Layout::Rgba => {
-            let l = if layout == Layout::Rgb {
-                CmsLayout::Rgb
-            } else {
-                CmsLayout::Rgba
-            };
+            let l = if layout == Layout::Rgb { CmsLayout::Rgb } else { CmsLayout::Rgba };
             let converted = profile
                 .filter(|p| p.color_space == moxcms::DataColorSpace::Rgb && !is_srgb(p))
                 .and_then(|p| transform(&p, &pixels, l, l));
@@ -48,9 +44,7 @@ fn is_srgb(p: &ColorProfile) -> bool {
 
 fn transform(p: &ColorProfile, src: &[u8], from: CmsLayout, to: CmsLayout) -> Option<Vec<u8>> {
     let srgb = ColorProfile::new_srgb();
-    let t = p
-        .create_transform_8bit(from, &srgb, to, TransformOptions::default())
-        .ok()?;
+    let t = p.create_transform_8bit(from, &srgb, to, TransformOptions::default()).ok()?;
     let px = src.len() / from.channels();
     let mut out = vec![0u8; px * to.channels()];
     t.transform(src, &mut out).ok()?;
@@ -71,30 +65,16 @@ fn naive_cmyk(cmyk: &[u8]) -> Vec<u8> {
 
 /// Composite over white, for formats without alpha (JPEG).
 pub fn flatten(pixels: Vec<u8>, layout: Layout) -> (Vec<u8>, Layout) {
-    let over_white = |c: u8, a: u8| {
-        ((u32::from(c) * u32::from(a) + 255 * (255 - u32::from(a)) + 127) / 255) as u8
-    };
+    let over_white = |c: u8, a: u8| ((u32::from(c) * u32::from(a) + 255 * (255 - u32::from(a)) + 127) / 255) as u8;
     match layout {
         Layout::Rgba => {
             let out = pixels
                 .chunks_exact(4)
-                .flat_map(|p| {
-                    [
-                        over_white(p[0], p[3]),
-                        over_white(p[1], p[3]),
-                        over_white(p[2], p[3]),
-                    ]
-                })
+                .flat_map(|p| [over_white(p[0], p[3]), over_white(p[1], p[3]), over_white(p[2], p[3])])
                 .collect();
             (out, Layout::Rgb)
         }
-        Layout::GrayAlpha => (
-            pixels
-                .chunks_exact(2)
-                .map(|p| over_white(p[0], p[1]))
-                .collect(),
-            Layout::Gray,
-        ),
+        Layout::GrayAlpha => (pixels.chunks_exact(2).map(|p| over_white(p[0], p[1])).collect(), Layout::Gray),
         l => (pixels, l),
     }
 }
@@ -102,17 +82,8 @@ pub fn flatten(pixels: Vec<u8>, layout: Layout) -> (Vec<u8>, Layout) {
 /// Expand gray to RGB(A), for encoders without a gray mode (WebP, AVIF).
 pub fn expand_gray(pixels: Vec<u8>, layout: Layout) -> (Vec<u8>, Layout) {
     match layout {
-        Layout::Gray => (
-            pixels.iter().flat_map(|&g| [g, g, g]).collect(),
-            Layout::Rgb,
-        ),
-        Layout::GrayAlpha => (
-            pixels
-                .chunks_exact(2)
-                .flat_map(|p| [p[0], p[0], p[0], p[1]])
-                .collect(),
-            Layout::Rgba,
-        ),
+        Layout::Gray => (pixels.iter().flat_map(|&g| [g, g, g]).collect(), Layout::Rgb),
+        Layout::GrayAlpha => (pixels.chunks_exact(2).flat_map(|p| [p[0], p[0], p[0], p[1]]).collect(), Layout::Rgba),
         l => (pixels, l),
     }
 }

@@ -94,11 +94,7 @@ pub fn check_pixels(w: u32, h: u32, max_pixels: u64) -> Result<(), TransformErro
         return Err(TransformError::Corrupt("zero width or height".into()));
     }
     if u64::from(w) * u64::from(h) > max_pixels {
-        return Err(TransformError::TooManyPixels {
-            width: w,
-            height: h,
-            limit: max_pixels,
-        });
+        return Err(TransformError::TooManyPixels { width: w, height: h, limit: max_pixels });
     }
     Ok(())
 }
@@ -111,11 +107,7 @@ fn decode_jpeg(
     // warnings (truncated data, corrupt entropy) into errors too, as sharp's default
     // `failOn: 'warning'` does: a half-grey thumbnail must not be cached for a year.
     let result = catch_unwind(AssertUnwindSafe(|| -> Result<Decoded, TransformError> {
-        let markers = [
-            mozjpeg::Marker::APP(1),
-            mozjpeg::Marker::APP(2),
-            mozjpeg::Marker::APP(14),
-        ];
+        let markers = [mozjpeg::Marker::APP(1), mozjpeg::Marker::APP(2), mozjpeg::Marker::APP(14)];
         let mut d = mozjpeg::Decompress::builder()
             .with_err(strict_error_mgr())
             .with_markers(&markers)
@@ -130,48 +122,27 @@ fn decode_jpeg(
                 mozjpeg::Marker::APP(1) if m.data.starts_with(b"Exif\0\0") => {
                     orientation = exif_orientation(&m.data[6..]);
                 }
-                mozjpeg::Marker::APP(2)
-                    if m.data.len() > 14 && m.data.starts_with(b"ICC_PROFILE\0") =>
-                {
+                mozjpeg::Marker::APP(2) if m.data.len() > 14 && m.data.starts_with(b"ICC_PROFILE\0") => {
                     icc_chunks.push((m.data[12], m.data[14..].to_vec()));
                 }
                 mozjpeg::Marker::APP(14) if m.data.starts_with(b"Adobe") => adobe = true,
                 _ => {}
             }
         }
-        let header = Header {
-            format: InputFormat::Jpeg,
-            width: w,
-            height: h,
-            orientation,
-        };
+        let header = Header { format: InputFormat::Jpeg, width: w, height: h, orientation };
         let shrink = choose_shrink(&header)?;
         d.scale(8 / shrink.clamp(1, 8));
         icc_chunks.sort_by_key(|c| c.0);
-        let icc =
-            (!icc_chunks.is_empty()).then(|| icc_chunks.into_iter().flat_map(|c| c.1).collect());
-        let (mut started, layout) = match d
-            .image()
-            .map_err(|e| TransformError::Corrupt(e.to_string()))?
-        {
+        let icc = (!icc_chunks.is_empty()).then(|| icc_chunks.into_iter().flat_map(|c| c.1).collect());
+        let (mut started, layout) = match d.image().map_err(|e| TransformError::Corrupt(e.to_string()))? {
             mozjpeg::Format::RGB(s) => (s, Layout::Rgb),
             mozjpeg::Format::Gray(s) => (s, Layout::Gray),
             mozjpeg::Format::CMYK(s) => (s, Layout::Cmyk { inverted: adobe }),
         };
         let (ow, oh) = (started.width() as u32, started.height() as u32);
-        let pixels: Vec<u8> = started
-            .read_scanlines()
-            .map_err(|e| TransformError::Corrupt(e.to_string()))?;
-        started
-            .finish()
-            .map_err(|e| TransformError::Corrupt(e.to_string()))?;
-        Ok(Decoded {
-            pixels,
-            width: ow,
-            height: oh,
-            layout,
-            icc,
-        })
+        let pixels: Vec<u8> = started.read_scanlines().map_err(|e| TransformError::Corrupt(e.to_string()))?;
+        started.finish().map_err(|e| TransformError::Corrupt(e.to_string()))?;
+        Ok(Decoded { pixels, width: ow, height: oh, layout, icc })
     }));
     match result {
         Ok(r) => r,
@@ -200,16 +171,10 @@ extern "C-unwind" fn fatal(cinfo: &mut mozjpeg_sys::jpeg_common_struct) {
     std::panic::resume_unwind(Box::new(format!("libjpeg error {}", message_code(cinfo))));
 }
 
-extern "C-unwind" fn on_message(
-    cinfo: &mut mozjpeg_sys::jpeg_common_struct,
-    level: std::os::raw::c_int,
-) {
+extern "C-unwind" fn on_message(cinfo: &mut mozjpeg_sys::jpeg_common_struct, level: std::os::raw::c_int) {
     // level -1 is a warning about corrupt data; 0.. are trace messages.
     if level < 0 {
-        std::panic::resume_unwind(Box::new(format!(
-            "corrupt JPEG data (libjpeg warning {})",
-            message_code(cinfo)
-        )));
+        std::panic::resume_unwind(Box::new(format!("corrupt JPEG data (libjpeg warning {})", message_code(cinfo))));
     }
 }
 
@@ -223,10 +188,7 @@ pub fn exif_orientation(tiff: &[u8]) -> u8 {
     exif::Reader::new()
         .read_raw(tiff.to_vec())
         .ok()
-        .and_then(|e| {
-            e.get_field(exif::Tag::Orientation, exif::In::PRIMARY)
-                .and_then(|f| f.value.get_uint(0))
-        })
+        .and_then(|e| e.get_field(exif::Tag::Orientation, exif::In::PRIMARY).and_then(|f| f.value.get_uint(0)))
         .filter(|o| (1..=8).contains(o))
         .map_or(1, |o| o as u8)
 }
@@ -238,9 +200,7 @@ fn decode_other(
     choose_shrink: impl FnOnce(&Header) -> Result<u8, TransformError>,
 ) -> Result<Decoded, TransformError> {
     let corrupt = |e: image::ImageError| match e {
-        image::ImageError::Limits(_) => {
-            TransformError::Corrupt(format!("declared size over limits: {e}"))
-        }
+        image::ImageError::Limits(_) => TransformError::Corrupt(format!("declared size over limits: {e}")),
         e => TransformError::Corrupt(e.to_string()),
     };
     let fmt = match format {
@@ -262,12 +222,7 @@ fn decode_other(
         Err(_) => 1,
     };
     let icc = decoder.icc_profile().ok().flatten();
-    choose_shrink(&Header {
-        format,
-        width: w,
-        height: h,
-        orientation,
-    })?;
+    choose_shrink(&Header { format, width: w, height: h, orientation })?;
     let img = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
     let (width, height) = (img.width(), img.height());
     let (pixels, layout) = match img {
@@ -280,13 +235,7 @@ fn decode_other(
         i if i.color().has_alpha() => (i.into_rgba8().into_raw(), Layout::Rgba),
         i => (i.into_rgb8().into_raw(), Layout::Rgb),
     };
-    Ok(Decoded {
-        pixels,
-        width,
-        height,
-        layout,
-        icc,
-    })
+    Ok(Decoded { pixels, width, height, layout, icc })
 }
 
 fn orientation_number(o: image::metadata::Orientation) -> u8 {

@@ -25,13 +25,7 @@ pub fn encode(
     }
 }
 
-fn jpeg(
-    pixels: &[u8],
-    w: u32,
-    h: u32,
-    layout: Layout,
-    quality: u8,
-) -> Result<Vec<u8>, TransformError> {
+fn jpeg(pixels: &[u8], w: u32, h: u32, layout: Layout, quality: u8) -> Result<Vec<u8>, TransformError> {
     let cs = match layout {
         Layout::Gray => mozjpeg::ColorSpace::JCS_GRAYSCALE,
         Layout::Rgb => mozjpeg::ColorSpace::JCS_RGB,
@@ -72,49 +66,31 @@ fn png(pixels: &[u8], w: u32, h: u32, layout: Layout) -> Result<Vec<u8>, Transfo
     Ok(out)
 }
 
-fn webp(
-    pixels: &[u8],
-    w: u32,
-    h: u32,
-    layout: Layout,
-    quality: u8,
-) -> Result<Vec<u8>, TransformError> {
+fn webp(pixels: &[u8], w: u32, h: u32, layout: Layout, quality: u8) -> Result<Vec<u8>, TransformError> {
     let l = match layout {
         Layout::Rgb => webp::PixelLayout::Rgb,
         Layout::Rgba => webp::PixelLayout::Rgba,
         l => return Err(TransformError::Internal(format!("webp encoder got {l:?}"))),
     };
     let enc = webp::Encoder::new(pixels, l, w, h);
-    let mut cfg =
-        webp::WebPConfig::new().map_err(|_| TransformError::Internal("webp config".into()))?;
+    let mut cfg = webp::WebPConfig::new().map_err(|_| TransformError::Internal("webp config".into()))?;
     cfg.quality = f32::from(quality);
     cfg.method = 4; // libwebp's (and sharp's) default effort
     cfg.alpha_compression = 1;
-    let mem = enc
-        .encode_advanced(&cfg)
-        .map_err(|e| TransformError::Internal(format!("webp encoder: {e:?}")))?;
+    let mem = enc.encode_advanced(&cfg).map_err(|e| TransformError::Internal(format!("webp encoder: {e:?}")))?;
     Ok(mem.to_vec())
 }
 
 #[cfg(feature = "avif")]
-fn avif(
-    pixels: &[u8],
-    w: u32,
-    h: u32,
-    layout: Layout,
-    quality: u8,
-) -> Result<Vec<u8>, TransformError> {
+fn avif(pixels: &[u8], w: u32, h: u32, layout: Layout, quality: u8) -> Result<Vec<u8>, TransformError> {
     use rgb::FromSlice;
-    let enc = ravif::Encoder::new()
-        .with_quality(f32::from(quality))
-        .with_speed(8);
+    let enc = ravif::Encoder::new().with_quality(f32::from(quality)).with_speed(8);
     let img = match layout {
         Layout::Rgba => enc.encode_rgba(ravif::Img::new(pixels.as_rgba(), w as usize, h as usize)),
         Layout::Rgb => enc.encode_rgb(ravif::Img::new(pixels.as_rgb(), w as usize, h as usize)),
         l => return Err(TransformError::Internal(format!("avif encoder got {l:?}"))),
     };
-    img.map(|r| r.avif_file)
-        .map_err(|e| TransformError::Internal(format!("avif encoder: {e}")))
+    img.map(|r| r.avif_file).map_err(|e| TransformError::Internal(format!("avif encoder: {e}")))
 }
 
 #[cfg(not(feature = "avif"))]

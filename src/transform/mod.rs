@@ -103,47 +103,23 @@ pub struct Output {
 /// Run the whole pipeline on an encoded original.
 pub fn run(input: &[u8], o: &Options) -> Result<Output, TransformError> {
     if input.len() as u64 > o.max_input_bytes {
-        return Err(TransformError::TooManyBytes {
-            size: input.len() as u64,
-            limit: o.max_input_bytes,
-        });
+        return Err(TransformError::TooManyBytes { size: input.len() as u64, limit: o.max_input_bytes });
     }
     let mut geometry = None;
     let dec = decode::decode(input, o.max_pixels, |h| {
         decode::check_pixels(h.width, h.height, o.max_pixels)?;
         let swapped = plan::swaps_axes(h.orientation);
-        let (dw, dh) = if swapped {
-            (h.height, h.width)
-        } else {
-            (h.width, h.height)
-        };
+        let (dw, dh) = if swapped { (h.height, h.width) } else { (h.width, h.height) };
         let p = plan::plan(dw, dh, o.size, o.fit, o.upscale);
-        let crop = plan::to_stored(
-            p.crop,
-            h.orientation,
-            f64::from(h.width),
-            f64::from(h.height),
-        );
-        let (tw, th) = if swapped {
-            (p.out_h, p.out_w)
-        } else {
-            (p.out_w, p.out_h)
-        };
-        let shrink = if h.format == decode::InputFormat::Jpeg {
-            plan::jpeg_shrink(crop.w, crop.h, tw, th)
-        } else {
-            1
-        };
+        let crop = plan::to_stored(p.crop, h.orientation, f64::from(h.width), f64::from(h.height));
+        let (tw, th) = if swapped { (p.out_h, p.out_w) } else { (p.out_w, p.out_h) };
+        let shrink = if h.format == decode::InputFormat::Jpeg { plan::jpeg_shrink(crop.w, crop.h, tw, th) } else { 1 };
         geometry = Some((*h, crop, tw, th));
         Ok(shrink)
     })?;
-    let (header, crop, tw, th) =
-        geometry.ok_or_else(|| TransformError::Internal("no header".into()))?;
+    let (header, crop, tw, th) = geometry.ok_or_else(|| TransformError::Internal("no header".into()))?;
     // Scale the stored-coordinate crop to the shrunk-on-load decode.
-    let (sx, sy) = (
-        f64::from(dec.width) / f64::from(header.width),
-        f64::from(dec.height) / f64::from(header.height),
-    );
+    let (sx, sy) = (f64::from(dec.width) / f64::from(header.width), f64::from(dec.height) / f64::from(header.height));
     let crop = plan::Rect {
         x: crop.x * sx,
         y: crop.y * sy,
@@ -164,13 +140,7 @@ pub fn run(input: &[u8], o: &Options) -> Result<Output, TransformError> {
 
 /// Encode; while over budget, retry at lower quality (lossy formats only), at most
 /// `reencode_attempts` times, each step scaling quality by the overshoot.
-fn encode_within_budget(
-    pixels: &[u8],
-    w: u32,
-    h: u32,
-    layout: Layout,
-    o: &Options,
-) -> Result<Output, TransformError> {
+fn encode_within_budget(pixels: &[u8], w: u32, h: u32, layout: Layout, o: &Options) -> Result<Output, TransformError> {
     let mut quality = o.quality.clamp(1, 100);
     let mut attempts = 0;
     loop {
@@ -178,14 +148,7 @@ fn encode_within_budget(
         let fits = o.budget.is_none_or(|b| bytes.len() <= b);
         let lossy = o.format != Format::Png;
         if fits || !lossy || attempts >= o.reencode_attempts || quality <= 10 {
-            return Ok(Output {
-                bytes,
-                format: o.format,
-                width: w,
-                height: h,
-                quality,
-                fits_budget: fits,
-            });
+            return Ok(Output { bytes, format: o.format, width: w, height: h, quality, fits_budget: fits });
         }
         let over = bytes.len() as f64 / o.budget.unwrap_or(usize::MAX) as f64;
         let next = (f64::from(quality) / over.max(1.25)).floor() as u8;

@@ -13,22 +13,12 @@
 //! | 8    | (W-1-y, x)            rotate 90 anticlockwise|
 
 /// Returns the oriented buffer and its (display) width and height.
-pub fn orient(
-    src: Vec<u8>,
-    w: u32,
-    h: u32,
-    channels: usize,
-    orientation: u8,
-) -> (Vec<u8>, u32, u32) {
+pub fn orient(src: Vec<u8>, w: u32, h: u32, channels: usize, orientation: u8) -> (Vec<u8>, u32, u32) {
     if !(2..=8).contains(&orientation) {
         return (src, w, h);
     }
     let (sw, sh) = (w as usize, h as usize);
-    let (dw, dh) = if super::plan::swaps_axes(orientation) {
-        (sh, sw)
-    } else {
-        (sw, sh)
-    };
+    let (dw, dh) = if super::plan::swaps_axes(orientation) { (sh, sw) } else { (sw, sh) };
     let mut dst = vec![0u8; src.len()];
     for y in 0..dh {
         for x in 0..dw {

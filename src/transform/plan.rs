@@ -26,12 +26,7 @@ pub struct Plan {
 /// its aspect ratio for cover, so a square thumbnail slot still gets a square.
 pub fn plan(src_w: u32, src_h: u32, size: Size, fit: Fit, upscale: bool) -> Plan {
     let (sw, sh) = (f64::from(src_w.max(1)), f64::from(src_h.max(1)));
-    let full = Rect {
-        x: 0.0,
-        y: 0.0,
-        w: sw,
-        h: sh,
-    };
+    let full = Rect { x: 0.0, y: 0.0, w: sw, h: sh };
     // One side 0: keep the aspect ratio; every fit is the same then.
     let (bw, bh) = match (size.w, size.h) {
         (0, h) => (sw * f64::from(h) / sh, f64::from(h)),
@@ -52,40 +47,16 @@ pub fn plan(src_w: u32, src_h: u32, size: Size, fit: Fit, upscale: bool) -> Plan
             }
         }
         Fit::Fill => {
-            let (ow, oh) = if upscale {
-                (bw, bh)
-            } else {
-                (bw.min(sw), bh.min(sh))
-            };
-            Plan {
-                out_w: round(ow),
-                out_h: round(oh),
-                crop: full,
-            }
+            let (ow, oh) = if upscale { (bw, bh) } else { (bw.min(sw), bh.min(sh)) };
+            Plan { out_w: round(ow), out_h: round(oh), crop: full }
         }
         Fit::Cover | Fit::Inside => {
             // Shrink the box uniformly until it is not larger than the image.
-            let k = if upscale {
-                1.0
-            } else {
-                (sw / bw).min(sh / bh).min(1.0)
-            };
+            let k = if upscale { 1.0 } else { (sw / bw).min(sh / bh).min(1.0) };
             let (ow, oh) = (round(bw * k), round(bh * k));
             let scale = (f64::from(ow) / sw).max(f64::from(oh) / sh);
-            let (cw, ch) = (
-                (f64::from(ow) / scale).min(sw),
-                (f64::from(oh) / scale).min(sh),
-            );
-            Plan {
-                out_w: ow,
-                out_h: oh,
-                crop: Rect {
-                    x: (sw - cw) / 2.0,
-                    y: (sh - ch) / 2.0,
-                    w: cw,
-                    h: ch,
-                },
-            }
+            let (cw, ch) = ((f64::from(ow) / scale).min(sw), (f64::from(oh) / scale).min(sh));
+            Plan { out_w: ow, out_h: oh, crop: Rect { x: (sw - cw) / 2.0, y: (sh - ch) / 2.0, w: cw, h: ch } }
         }
     }
 }
@@ -95,48 +66,13 @@ pub fn plan(src_w: u32, src_h: u32, size: Size, fit: Fit, upscale: bool) -> Plan
 pub fn to_stored(r: Rect, orientation: u8, sw: f64, sh: f64) -> Rect {
     let Rect { x, y, w, h } = r;
     match orientation {
-        2 => Rect {
-            x: sw - x - w,
-            y,
-            w,
-            h,
-        },
-        3 => Rect {
-            x: sw - x - w,
-            y: sh - y - h,
-            w,
-            h,
-        },
-        4 => Rect {
-            x,
-            y: sh - y - h,
-            w,
-            h,
-        },
-        5 => Rect {
-            x: y,
-            y: x,
-            w: h,
-            h: w,
-        },
-        6 => Rect {
-            x: y,
-            y: sh - x - w,
-            w: h,
-            h: w,
-        },
-        7 => Rect {
-            x: sw - y - h,
-            y: sh - x - w,
-            w: h,
-            h: w,
-        },
-        8 => Rect {
-            x: sw - y - h,
-            y: x,
-            w: h,
-            h: w,
-        },
+        2 => Rect { x: sw - x - w, y, w, h },
+        3 => Rect { x: sw - x - w, y: sh - y - h, w, h },
+        4 => Rect { x, y: sh - y - h, w, h },
+        5 => Rect { x: y, y: x, w: h, h: w },
+        6 => Rect { x: y, y: sh - x - w, w: h, h: w },
+        7 => Rect { x: sw - y - h, y: sh - x - w, w: h, h: w },
+        8 => Rect { x: sw - y - h, y: x, w: h, h: w },
         _ => r,
     }
 }
@@ -172,15 +108,7 @@ mod tests {
     fn cover_crops_centre() {
         let p = plan(4000, 2000, Size::new(100, 100), Fit::Cover, false);
         assert_eq!((p.out_w, p.out_h), (100, 100));
-        assert_eq!(
-            p.crop,
-            Rect {
-                x: 1000.0,
-                y: 0.0,
-                w: 2000.0,
-                h: 2000.0
-            }
-        );
+        assert_eq!(p.crop, Rect { x: 1000.0, y: 0.0, w: 2000.0, h: 2000.0 });
     }
 
     #[test]
@@ -231,45 +159,9 @@ mod tests {
     fn stored_rect_maps_corners() {
         // A 10x20 stored image shown rotated (orientation 6) is 20x10; the display's
         // top-left 2x3 block comes from the stored bottom-left.
-        let r = to_stored(
-            Rect {
-                x: 0.0,
-                y: 0.0,
-                w: 2.0,
-                h: 3.0,
-            },
-            6,
-            10.0,
-            20.0,
-        );
-        assert_eq!(
-            r,
-            Rect {
-                x: 0.0,
-                y: 18.0,
-                w: 3.0,
-                h: 2.0
-            }
-        );
-        let r = to_stored(
-            Rect {
-                x: 0.0,
-                y: 0.0,
-                w: 2.0,
-                h: 3.0,
-            },
-            8,
-            10.0,
-            20.0,
-        );
-        assert_eq!(
-            r,
-            Rect {
-                x: 7.0,
-                y: 0.0,
-                w: 3.0,
-                h: 2.0
-            }
-        );
+        let r = to_stored(Rect { x: 0.0, y: 0.0, w: 2.0, h: 3.0 }, 6, 10.0, 20.0);
+        assert_eq!(r, Rect { x: 0.0, y: 18.0, w: 3.0, h: 2.0 });
+        let r = to_stored(Rect { x: 0.0, y: 0.0, w: 2.0, h: 3.0 }, 8, 10.0, 20.0);
+        assert_eq!(r, Rect { x: 7.0, y: 0.0, w: 3.0, h: 2.0 });
     }
 }

@@ -36,8 +36,6 @@ pub fn resize(
         .crop(crop.x, crop.y, crop.w, crop.h)
         // CMYK's fourth channel is K, not alpha.
         .use_alpha(layout.has_alpha());
-    Resizer::new()
-        .resize(&src, &mut dst, &opts)
-        .map_err(|e| internal(&e))?;
+    Resizer::new().resize(&src, &mut dst, &opts).map_err(|e| internal(&e))?;
     Ok(dst.into_vec())
 }

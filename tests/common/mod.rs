@@ -11,16 +11,11 @@ use edge_resize::store::{s3_client, S3Store};
 use edge_resize::Config;
 
 pub fn endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL")
-        .expect("AWS_ENDPOINT_URL must point at a local S3 server: run `make test`")
+    std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL must point at a local S3 server: run `make test`")
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/fixtures/image/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
+    std::fs::read(format!("{}/fixtures/image/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
 pub fn event(name: &str) -> Event {
@@ -34,30 +29,13 @@ static N: AtomicU32 = AtomicU32::new(0);
 pub async fn bucket(prefix: &str) -> (aws_sdk_s3::Client, String) {
     let _ = endpoint();
     let client = s3_client(Some("us-east-1".into())).await;
-    let name = format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    client
-        .create_bucket()
-        .bucket(&name)
-        .send()
-        .await
-        .expect("create bucket");
+    let name = format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    client.create_bucket().bucket(&name).send().await.expect("create bucket");
     (client, name)
 }
 
 pub async fn put(client: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>, ct: &str) {
-    client
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .content_type(ct)
-        .body(ByteStream::from(body))
-        .send()
-        .await
-        .unwrap();
+    client.put_object().bucket(bucket).key(key).content_type(ct).body(ByteStream::from(body)).send().await.unwrap();
 }
 
 pub async fn get(
@@ -65,22 +43,11 @@ pub async fn get(
     bucket: &str,
     key: &str,
 ) -> Option<(Vec<u8>, Option<String>, Option<String>, Option<String>)> {
-    let o = client
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .ok()?;
+    let o = client.get_object().bucket(bucket).key(key).send().await.ok()?;
     let ct = o.content_type().map(str::to_string);
     let cc = o.cache_control().map(str::to_string);
     let etag = o.e_tag().map(str::to_string);
-    Some((
-        o.body.collect().await.unwrap().into_bytes().to_vec(),
-        ct,
-        cc,
-        etag,
-    ))
+    Some((o.body.collect().await.unwrap().into_bytes().to_vec(), ct, cc, etag))
 }
 
 pub fn store(client: &aws_sdk_s3::Client, bucket: &str, cfg: &Arc<Config>) -> S3Store {
@@ -92,14 +59,8 @@ pub fn origin_event(uri: &str, status: &str, bucket: &str) -> Event {
     let mut ev = event("origin-response-miss.json");
     let cf = &mut ev.records[0].cf;
     cf.request.uri = uri.into();
-    cf.request
-        .origin
-        .as_mut()
-        .unwrap()
-        .s3
-        .as_mut()
-        .unwrap()
-        .domain_name = format!("{bucket}.s3.us-east-1.amazonaws.com");
+    cf.request.origin.as_mut().unwrap().s3.as_mut().unwrap().domain_name =
+        format!("{bucket}.s3.us-east-1.amazonaws.com");
     cf.response.as_mut().unwrap().status = status.into();
     ev
 }
