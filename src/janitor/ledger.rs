@@ -108,6 +108,31 @@ pub async fn spend(
     Err(StoreError::Unavailable(format!("{key}: too much contention on the ledger")))
 }
 
+/// Give back a reservation whose invalidation failed, so the redelivery can retry it.
+/// Best effort: if this fails, the batch is at worst skipped as already done.
+pub async fn release(client: &Client, bucket: &str, key: &str, reference: &str) {
+    for _ in 0..3 {
+        let Ok(o) = client.get_object().bucket(bucket).key(key).send().await else { return };
+        let etag = o.e_tag().map(str::to_string);
+        let Ok(body) = o.body.collect().await else { return };
+        let Ok(mut l) = serde_json::from_slice::<Ledger>(&body.into_bytes()) else { return };
+        let before = l.done.len();
+        l.done.retain(|d| d != reference);
+        if l.done.len() == before {
+            return;
+        }
+        l.count = l.count.saturating_sub(1);
+        let Ok(bytes) = serde_json::to_vec(&l) else { return };
+        let mut put = client.put_object().bucket(bucket).key(key).body(ByteStream::from(bytes));
+        if let Some(t) = etag {
+            put = put.if_match(t);
+        }
+        if put.send().await.is_ok() {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,30 +156,5 @@ mod tests {
         let t = today();
         assert_eq!(t.len(), 10);
         assert!(t.starts_with("20"));
-    }
-}
-
-/// Give back a reservation whose invalidation failed, so the redelivery can retry it.
-/// Best effort: if this fails, the batch is at worst skipped as already done.
-pub async fn release(client: &Client, bucket: &str, key: &str, reference: &str) {
-    for _ in 0..3 {
-        let Ok(o) = client.get_object().bucket(bucket).key(key).send().await else { return };
-        let etag = o.e_tag().map(str::to_string);
-        let Ok(body) = o.body.collect().await else { return };
-        let Ok(mut l) = serde_json::from_slice::<Ledger>(&body.into_bytes()) else { return };
-        let before = l.done.len();
-        l.done.retain(|d| d != reference);
-        if l.done.len() == before {
-            return;
-        }
-        l.count = l.count.saturating_sub(1);
-        let Ok(bytes) = serde_json::to_vec(&l) else { return };
-        let mut put = client.put_object().bucket(bucket).key(key).body(ByteStream::from(bytes));
-        if let Some(t) = etag {
-            put = put.if_match(t);
-        }
-        if put.send().await.is_ok() {
-            return;
-        }
     }
 }

@@ -189,15 +189,8 @@ impl<I: Invalidator> Janitor<I> {
             tracing::error!(error = %e, "batch failed; SQS will redeliver it");
             failures.extend(good_ids);
         }
-        let mut resp = SqsBatchResponse::default();
-        resp.batch_item_failures = failures
-            .into_iter()
-            .map(|id| {
-                let mut f = BatchItemFailure::default();
-                f.item_identifier = id;
-                f
-            })
-            .collect();
-        resp
+        SqsBatchResponse {
+            batch_item_failures: failures.into_iter().map(|id| BatchItemFailure { item_identifier: id }).collect(),
+        }
     }
 }
