@@ -72,18 +72,17 @@ fn s3_event(bucket: &str, raw_key: &str, name: &str) -> String {
 }
 
 fn sqs(bodies: &[&str]) -> SqsEvent {
-    let mut ev = SqsEvent::default();
-    ev.records = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            let mut m = SqsMessage::default();
-            m.message_id = Some(format!("m{i}"));
-            m.body = Some((*b).to_string());
-            m
-        })
-        .collect();
-    ev
+    SqsEvent {
+        records: bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| SqsMessage {
+                message_id: Some(format!("m{i}")),
+                body: Some((*b).to_string()),
+                ..Default::default()
+            })
+            .collect(),
+    }
 }
 
 async fn setup(
