@@ -8,7 +8,7 @@ export AWS_SECRET_ACCESS_KEY ?= test
 export AWS_REGION ?= us-east-1
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: run build test test-unit s3-server bench bench-compare lint fmt package deploy clean
+.PHONY: run build test test-unit bench bench-compare lint lint-infra fmt package deploy clean
 
 build:
 	$(CARGO) build --release --locked
@@ -20,6 +20,8 @@ run: build
 ## Every test, with a local S3/CloudFront emulator (moto) started for the run.
 test: build
 	@scripts/with-moto.sh $(S3_PORT) $(CARGO) test --release --locked -- --test-threads=4
+	cd infra/edge-bridge && node --test test/
+	python3 -m unittest infra/test_template.py
 
 test-unit:
 	$(CARGO) test --release --locked --lib
@@ -37,6 +39,18 @@ lint:
 
 fmt:
 	$(CARGO) fmt
+
+## cfn-lint + checkov + the template's IAM tests.
+lint-infra:
+	scripts/lint-infra.sh
+
+## dist/*.zip for Lambda@Edge (bridge + bootstrap) and the janitor; checks size limits.
+package:
+	BUCKET=$(BUCKET) scripts/package.sh
+
+## make deploy BUCKET=my-images [ARTIFACTS=...] [STACK=...]; DRY_RUN=1 needs no AWS account.
+deploy:
+	BUCKET=$(BUCKET) STACK=$(STACK) ARTIFACTS=$(ARTIFACTS) DRY_RUN=$(DRY_RUN) scripts/deploy.sh
 
 clean:
 	$(CARGO) clean

@@ -39,6 +39,12 @@ enum Cmd {
         #[arg(long)]
         upscale: bool,
     },
+    /// Call a handler directly on an event read from stdin and print its result
+    /// (`viewer-request`; `origin-response` uses S3 from the environment).
+    Invoke {
+        #[arg(value_parser = ["viewer-request", "origin-response"])]
+        handler: String,
+    },
     /// Run the whole edge locally: viewer-request + cache + origin-response over a
     /// directory or an S3 endpoint.
     Serve(edge_resize::serve::ServeArgs),
@@ -65,6 +71,7 @@ fn main() -> ExitCode {
         Cmd::Resize { input, output, d, fit, format, quality, upscale } => {
             resize(&cfg, &input, &output, d, fit, format, quality, upscale)
         }
+        Cmd::Invoke { handler } => invoke(cfg, &handler),
         Cmd::Serve(args) => edge_resize::serve::main(cfg, args).map_err(|e| e.to_string()),
     };
     match result {
@@ -117,5 +124,30 @@ fn resize(
         format.name(),
         out.bytes.len()
     );
+    Ok(())
+}
+
+fn invoke(cfg: Config, handler: &str) -> Result<(), String> {
+    use edge_resize::cloudfront::Event;
+    let ev: Event = serde_json::from_reader(std::io::stdin()).map_err(|e| format!("invalid event: {e}"))?;
+    let out = match handler {
+        "viewer-request" => serde_json::to_value(edge_resize::edge::viewer_request_event(ev, &cfg)),
+        _ => {
+            let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+            let cfg = std::sync::Arc::new(cfg);
+            let r = rt.block_on(async {
+                let region =
+                    ev.records.first().and_then(|r| edge_resize::edge::origin::target_region(&r.cf.request, &cfg));
+                let client = edge_resize::store::s3_client(region).await;
+                edge_resize::edge::origin_response_event(ev, &cfg, |b, _| {
+                    edge_resize::store::S3Store::new(client.clone(), b, cfg.clone())
+                })
+                .await
+            });
+            serde_json::to_value(r)
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    println!("{out}");
     Ok(())
 }

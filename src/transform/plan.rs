@@ -147,11 +147,11 @@ mod tests {
     }
 
     #[test]
-    fn shrink_never_decodes_below_the_target() {
-        assert_eq!(jpeg_shrink(4000.0, 2666.0, 300, 200), 8);
-        assert_eq!(jpeg_shrink(2000.0, 2000.0, 300, 300), 4);
+    fn shrink_leaves_a_factor_of_two_for_lanczos() {
+        assert_eq!(jpeg_shrink(4000.0, 2666.0, 300, 200), 4);
+        assert_eq!(jpeg_shrink(2000.0, 2000.0, 300, 300), 2);
         assert_eq!(jpeg_shrink(4000.0, 4000.0, 100, 100), 8);
-        assert_eq!(jpeg_shrink(2725.0, 2225.0, 720, 588), 2);
+        assert_eq!(jpeg_shrink(2725.0, 2225.0, 720, 588), 1);
         assert_eq!(jpeg_shrink(1000.0, 1000.0, 600, 600), 1);
     }
 
