@@ -8,7 +8,7 @@ export AWS_SECRET_ACCESS_KEY ?= test
 export AWS_REGION ?= us-east-1
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: run build test test-unit bench bench-compare lint lint-infra fmt package deploy clean
+.PHONY: run build test test-unit bench bench-origin bench-compare lint lint-infra fmt package deploy clean
 
 build:
 	$(CARGO) build --release --locked
@@ -28,6 +28,10 @@ test-unit:
 
 bench:
 	$(CARGO) bench --bench resize --bench pipeline
+
+## origin-response against local S3 (moto): miss, hit, overhead over the transform.
+bench-origin: build
+	@scripts/with-moto.sh $(S3_PORT) $(CARGO) bench --bench origin
 
 ## The same pipeline tasks through sharp (npm), single-threaded, in the same run.
 bench-compare: build
