@@ -19,7 +19,8 @@ function direct(kind, event) {
 
 function script(body) {
   const dir = mkdtempSync(path.join(tmpdir(), 'bridge-'));
-  const file = path.join(dir, 'bootstrap');
+  // .mjs: ES module syntax whatever the Node.js version's detection rules.
+  const file = path.join(dir, 'bootstrap.mjs');
   writeFileSync(file, `#!/usr/bin/env node\n${body}\n`);
   chmodSync(file, 0o755);
   return file;
