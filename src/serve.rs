@@ -123,9 +123,14 @@ impl Edge {
         })
     }
 
+    /// The cache; a panic elsewhere while holding it leaves it usable (entries are whole).
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Drop cached paths (the local CDN invalidation). `/*`-suffixed paths are prefixes.
     pub fn invalidate(&self, paths: &[String]) -> usize {
-        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut c = self.cache();
         let keys: Vec<String> = c
             .map
             .keys()
@@ -179,7 +184,7 @@ async fn handle(State(edge): State<Arc<Edge>>, OriginalUri(uri): OriginalUri, he
         ViewerResult::Response(r) => return to_http(r, "viewer"),
     };
     let path = req.uri.clone();
-    if let Some(e) = edge.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&path) {
+    if let Some(e) = edge.cache().get(&path) {
         edge.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
         return entry_response(&e, "hit");
     }
@@ -190,7 +195,7 @@ async fn handle(State(edge): State<Arc<Edge>>, OriginalUri(uri): OriginalUri, he
         f.entry(path.clone()).or_default().clone()
     };
     let _guard = flight.lock().await;
-    if let Some(e) = edge.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&path) {
+    if let Some(e) = edge.cache().get(&path) {
         edge.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
         return entry_response(&e, "hit");
     }
@@ -219,7 +224,7 @@ async fn fetch(edge: &Edge, req: &Request) -> HttpResponse {
                 cache_control: cfg.cache_control.clone(),
                 body: obj.bytes,
             };
-            edge.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(req.uri.clone(), e.clone());
+            edge.cache().insert(req.uri.clone(), e.clone());
             return entry_response(&e, "miss");
         }
         Err(e) if e.is_not_found() => cloudfront::Response::new(404, "Not Found"),
@@ -234,7 +239,7 @@ async fn fetch(edge: &Edge, req: &Request) -> HttpResponse {
     if generated {
         edge.stats.transforms.fetch_add(1, Ordering::Relaxed);
         if let Some(e) = entry_of(&r) {
-            edge.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(req.uri.clone(), e);
+            edge.cache().insert(req.uri.clone(), e);
         }
     } else if r.status.starts_with('5') {
         edge.stats.errors.fetch_add(1, Ordering::Relaxed);

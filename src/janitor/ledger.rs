@@ -75,13 +75,10 @@ pub async fn spend(
                 let body = o.body.collect().await.map_err(|e| StoreError::Unavailable(e.to_string()))?.into_bytes();
                 (serde_json::from_slice::<Ledger>(&body).ok(), etag)
             }
-            Err(e) => {
-                let s = e.raw_response().map(|r| r.status().as_u16());
-                match crate::store::s3::classify(key, e, s, true) {
-                    StoreError::NotFound(_) => (None, None),
-                    other => return Err(other),
-                }
-            }
+            Err(e) => match crate::store::s3::classify(key, e, true) {
+                StoreError::NotFound(_) => (None, None),
+                other => return Err(other),
+            },
         };
         let (decision, next) = decide(current, &today(), reference, per_day);
         let Some(next) = next else { return Ok(decision) };
@@ -95,8 +92,7 @@ pub async fn spend(
         match put.send().await {
             Ok(_) => return Ok(Decision::Spend),
             Err(e) => {
-                let s = e.raw_response().map(|r| r.status().as_u16());
-                match crate::store::s3::classify(key, e, s, false) {
+                match crate::store::s3::classify(key, e, false) {
                     // 412, or 409 when a concurrent If-None-Match create is in flight: re-read.
                     StoreError::PreconditionFailed(_) => continue,
                     StoreError::Other(m) if m.contains(" 409 ") => continue,

@@ -8,6 +8,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use bytes::Bytes;
 
 use super::{guard, Object, Store, StoreError};
@@ -72,12 +73,12 @@ impl S3Store {
 
 /// Fold an SDK error into a `StoreError`. S3 answers 403 rather than 404 for a missing
 /// key when the caller may not list the bucket, so a 403 on a read is "not found".
-pub(crate) fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+pub(crate) fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
     key: &str,
-    e: SdkError<E, R>,
-    status: Option<u16>,
+    e: SdkError<E, HttpResponse>,
     read: bool,
 ) -> StoreError {
+    let status = e.raw_response().map(|r| r.status().as_u16());
     let code = e.code().unwrap_or("").to_string();
     match (&e, status) {
         (SdkError::ServiceError(_), Some(404)) => StoreError::NotFound(key.into()),
@@ -94,26 +95,16 @@ pub(crate) fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R:
     }
 }
 
-fn status_of<E, R: HasStatus>(e: &SdkError<E, R>) -> Option<u16> {
-    e.raw_response().map(|r| r.status_code())
-}
-
-trait HasStatus {
-    fn status_code(&self) -> u16;
-}
-
-impl HasStatus for aws_smithy_runtime_api::http::Response {
-    fn status_code(&self) -> u16 {
-        self.status().as_u16()
-    }
-}
-
 impl Store for S3Store {
     async fn get(&self, key: &Key, max_bytes: u64) -> Result<Object, StoreError> {
-        let out = self.client.get_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(|e| {
-            let s = status_of(&e);
-            classify(key.as_str(), e, s, true)
-        })?;
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+            .map_err(|e| classify(key.as_str(), e, true))?;
         let len = out.content_length().unwrap_or(0).max(0) as u64;
         if len > max_bytes {
             return Err(StoreError::TooLarge { key: key.to_string(), size: len, limit: max_bytes });
@@ -149,10 +140,7 @@ impl Store for S3Store {
             .body(ByteStream::from(body))
             .send()
             .await
-            .map_err(|e| {
-                let s = status_of(&e);
-                classify(key.as_str(), e, s, false)
-            })?;
+            .map_err(|e| classify(key.as_str(), e, false))?;
         Ok(())
     }
 
@@ -172,10 +160,14 @@ impl Store for S3Store {
                 .quiet(true)
                 .build()
                 .map_err(|e| StoreError::Other(e.to_string()))?;
-            let out = self.client.delete_objects().bucket(&self.bucket).delete(delete).send().await.map_err(|e| {
-                let s = status_of(&e);
-                classify("DeleteObjects", e, s, false)
-            })?;
+            let out = self
+                .client
+                .delete_objects()
+                .bucket(&self.bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| classify("DeleteObjects", e, false))?;
             if let Some(err) = out.errors().first() {
                 return Err(StoreError::Other(format!("DeleteObjects: {:?} {:?}", err.key(), err.code())));
             }
