@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use aws_sdk_s3::primitives::ByteStream;
 use edge_resize::cloudfront::Event;
-use edge_resize::edge::origin_response_event;
+use edge_resize::edge::{origin_response_event, Deadline};
 use edge_resize::spec::{parse_variant_key, Key};
 use edge_resize::store::{s3_client, S3Store, Store};
 use edge_resize::transform::{run, Options};
@@ -64,7 +64,7 @@ fn main() {
             for _ in 0..N {
                 store.delete_variants(std::slice::from_ref(&key)).await.unwrap();
                 let s = Instant::now();
-                let r = origin_response_event(event(&bucket, uri), &cfg, |b, _| S3Store::new(client.clone(), b, cfg.clone())).await;
+                let r = origin_response_event(event(&bucket, uri), &cfg, Deadline::for_config(&cfg), |b, _| S3Store::new(client.clone(), b, cfg.clone())).await;
                 miss.push(s.elapsed().as_secs_f64() * 1e3);
                 assert_eq!(r.status, "200");
                 let s = Instant::now();

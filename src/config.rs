@@ -86,6 +86,10 @@ pub struct Config {
     pub response_budget: usize,
     /// How many times an over-budget encode is retried at lower quality. Default 3.
     pub reencode_attempts: u8,
+    /// Milliseconds the origin-response handler may spend on one miss, S3 retries included,
+    /// before it answers 504. Keep it under the trigger's timeout (at most 30 s for origin
+    /// triggers); in Lambda the invocation's own deadline also applies. Default 25,000.
+    pub origin_timeout_ms: u64,
     /// Bucket override; default: the bucket named in the event's `origin.s3`.
     pub bucket: Option<String>,
     /// Region override; default: the event origin's region.
@@ -128,6 +132,7 @@ impl Default for Config {
             not_found_cache_control: "public, max-age=60".into(),
             response_budget: 1_000_000,
             reencode_attempts: 3,
+            origin_timeout_ms: 25_000,
             bucket: None,
             region: None,
             allowed_buckets: Vec::new(),
@@ -211,6 +216,9 @@ impl Config {
         }
         if self.response_budget < 1024 {
             return bad("response_budget too small");
+        }
+        if !(500..=60_000).contains(&self.origin_timeout_ms) {
+            return bad("origin_timeout_ms must be 500..=60000");
         }
         Ok(())
     }

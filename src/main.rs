@@ -139,7 +139,8 @@ fn invoke(cfg: Config, handler: &str) -> Result<(), String> {
                 let region =
                     ev.records.first().and_then(|r| edge_resize::edge::origin::target_region(&r.cf.request, &cfg));
                 let client = edge_resize::store::s3_client(region).await;
-                edge_resize::edge::origin_response_event(ev, &cfg, |b, _| {
+                let deadline = edge_resize::edge::Deadline::for_config(&cfg);
+                edge_resize::edge::origin_response_event(ev, &cfg, deadline, |b, _| {
                     edge_resize::store::S3Store::new(client.clone(), b, cfg.clone())
                 })
                 .await

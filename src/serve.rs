@@ -19,7 +19,7 @@ use base64::Engine;
 use bytes::Bytes;
 
 use crate::cloudfront::{self, header, BodyEncoding, Header, Headers, Request, ViewerResult};
-use crate::edge::{origin_response, viewer_request, EdgeError};
+use crate::edge::{origin_response, viewer_request, Deadline, EdgeError};
 use crate::spec::{parse_variant_key, Format, Key};
 use crate::store::{s3_client, AnyStore, DirStore, S3Store, Store};
 use crate::Config;
@@ -234,7 +234,7 @@ async fn fetch(edge: &Edge, req: &Request) -> HttpResponse {
             return to_http(r, "error");
         }
     };
-    let r = origin_response(req, origin, cfg, Some(&edge.store)).await;
+    let r = origin_response(req, origin, cfg, Some(&edge.store), Deadline::for_config(cfg)).await;
     let generated = header(&r.headers, "x-edge-resize") == Some("generated");
     if generated {
         edge.stats.transforms.fetch_add(1, Ordering::Relaxed);

@@ -2,7 +2,7 @@
 use std::sync::Arc;
 
 use edge_resize::cloudfront::{Event, Response};
-use edge_resize::edge::origin_response_event;
+use edge_resize::edge::{origin_response_event, Deadline};
 use edge_resize::store::{s3_client, S3Store};
 use edge_resize::Config;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -20,8 +20,10 @@ async fn main() -> Result<(), Error> {
             let region =
                 ev.payload.records.first().and_then(|r| edge_resize::edge::origin::target_region(&r.cf.request, &cfg));
             let c = client.get_or_init(|| s3_client(region)).await.clone();
+            let deadline = Deadline::for_invocation(&cfg, ev.context.deadline);
             let r: Response =
-                origin_response_event(ev.payload, &cfg, |bucket, _| S3Store::new(c, bucket, cfg.clone())).await;
+                origin_response_event(ev.payload, &cfg, deadline, |bucket, _| S3Store::new(c, bucket, cfg.clone()))
+                    .await;
             Ok::<Response, Error>(r)
         }
     }))

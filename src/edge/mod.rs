@@ -7,6 +7,9 @@ pub mod viewer;
 pub use origin::{origin_response, origin_response_event};
 pub use viewer::{viewer_request, viewer_request_event};
 
+use std::future::Future;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
 use crate::spec::SpecError;
 use crate::store::StoreError;
 use crate::transform::TransformError;
@@ -31,6 +34,8 @@ pub enum EdgeError {
     Store(#[from] StoreError),
     #[error("the variant is over the response budget and could not be stored")]
     OverBudgetUnstored,
+    #[error("out of time {0} (the trigger's budget is spent)")]
+    Timeout(&'static str),
 }
 
 impl EdgeError {
@@ -42,6 +47,7 @@ impl EdgeError {
             EdgeError::Store(StoreError::TooLarge { .. }) => 502,
             EdgeError::Store(StoreError::Unavailable(_)) | EdgeError::OverBudgetUnstored => 503,
             EdgeError::Store(_) => 502,
+            EdgeError::Timeout(_) => 504,
             EdgeError::BadEvent | EdgeError::BucketNotAllowed(_) | EdgeError::NoBucket => 500,
         }
     }
@@ -57,6 +63,45 @@ pub fn reason(status: u16) -> &'static str {
         500 => "Internal Server Error",
         502 => "Bad Gateway",
         503 => "Service Unavailable",
+        504 => "Gateway Timeout",
         _ => "",
+    }
+}
+
+/// When a handler must have answered. Every S3 call and the transform run under what is
+/// left, so the SDK's retries stop in time for the handler to send a 5xx itself instead
+/// of being killed by the trigger's timeout (which CloudFront turns into a cached 503).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(Instant);
+
+/// Kept back from every deadline to build and return the answer.
+const ANSWER_MARGIN: Duration = Duration::from_millis(300);
+
+impl Deadline {
+    pub fn after(d: Duration) -> Self {
+        Deadline(Instant::now() + d)
+    }
+
+    /// The configured `origin_timeout_ms` from now.
+    pub fn for_config(cfg: &crate::Config) -> Self {
+        Self::after(Duration::from_millis(cfg.origin_timeout_ms))
+    }
+
+    /// The earlier of the configured budget and a Lambda invocation's deadline (epoch ms,
+    /// as the Runtime API gives it).
+    pub fn for_invocation(cfg: &crate::Config, deadline_epoch_ms: u64) -> Self {
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let left = Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms));
+        Self::after(left.min(Duration::from_millis(cfg.origin_timeout_ms)))
+    }
+
+    /// Time left for work: up to the deadline less the margin kept to answer.
+    pub fn remaining(&self) -> Duration {
+        self.0.saturating_duration_since(Instant::now()).saturating_sub(ANSWER_MARGIN)
+    }
+
+    /// Run `fut` for at most `share` of the time left; `what` names it in the error.
+    pub async fn run<T>(&self, share: f64, what: &'static str, fut: impl Future<Output = T>) -> Result<T, EdgeError> {
+        tokio::time::timeout(self.remaining().mul_f64(share), fut).await.map_err(|_| EdgeError::Timeout(what))
     }
 }

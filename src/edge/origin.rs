@@ -6,7 +6,7 @@ use base64::Engine;
 use bytes::Bytes;
 
 use super::viewer::small_response;
-use super::{reason, EdgeError};
+use super::{reason, Deadline, EdgeError};
 use crate::cloudfront::{set_header, BodyEncoding, Event, Headers, Request, Response};
 use crate::spec::{parse_variant_key, Key, Variant};
 use crate::store::Store;
@@ -43,8 +43,12 @@ pub fn target_region(req: &Request, cfg: &Config) -> Option<String> {
         .or_else(|| req.origin.as_ref().and_then(|o| o.s3.as_ref()).map(|s| s.region.clone()).filter(|r| !r.is_empty()))
 }
 
-/// Fetch the original, transform it (on a blocking thread), store the variant.
-/// `body_budget` is the largest encoded image that still fits a generated response.
+/// Share of the time left that reading the original may take: the rest is kept for the
+/// transform and the PutObject, so a slow or retried GET cannot starve them.
+const READ_SHARE: f64 = 0.6;
+
+/// Fetch the original, transform it (on a blocking thread), store the variant, all before
+/// `deadline`. `body_budget` is the largest encoded image that still fits a generated response.
 pub async fn make_variant<S: Store>(
     store: &S,
     key: &Key,
@@ -52,22 +56,28 @@ pub async fn make_variant<S: Store>(
     variant: &Variant,
     cfg: &Config,
     body_budget: usize,
+    deadline: Deadline,
 ) -> Result<Made, EdgeError> {
-    let obj = store.get(original, cfg.max_input_bytes).await.map_err(|e| match e {
-        e if e.is_not_found() => EdgeError::OriginalMissing(original.to_string()),
-        e => EdgeError::Store(e),
-    })?;
+    let obj = deadline
+        .run(READ_SHARE, "reading the original", store.get(original, cfg.max_input_bytes))
+        .await?
+        .map_err(|e| match e {
+            e if e.is_not_found() => EdgeError::OriginalMissing(original.to_string()),
+            e => EdgeError::Store(e),
+        })?;
     let format = variant.output_format(original).ok_or(EdgeError::Transform(transform::TransformError::Unsupported))?;
     let mut opts = Options::for_variant(variant, format, cfg);
     opts.budget = Some(body_budget);
     let input = obj.bytes;
-    let output = tokio::task::spawn_blocking(move || transform::run(&input, &opts))
-        .await
+    // The pixel limit bounds the transform's time; the deadline only stops waiting for it.
+    let output = deadline
+        .run(1.0, "transforming", tokio::task::spawn_blocking(move || transform::run(&input, &opts)))
+        .await?
         .map_err(|e| EdgeError::Transform(transform::TransformError::Internal(e.to_string())))??;
-    let stored = match store
-        .put_variant(key, Bytes::from(output.bytes.clone()), format.content_type(), &cfg.cache_control)
-        .await
-    {
+    // One PutObject of the whole body: S3 stores all of it or nothing, and a PUT cut off by
+    // the deadline is dropped before it completes, so no partial variant can be left behind.
+    let put = store.put_variant(key, Bytes::from(output.bytes.clone()), format.content_type(), &cfg.cache_control);
+    let stored = match deadline.run(1.0, "storing the variant", put).await.and_then(|r| r.map_err(EdgeError::Store)) {
         Ok(()) => true,
         Err(e) => {
             // The image is still good: return it; the next miss will try to store it again.
@@ -78,8 +88,15 @@ pub async fn make_variant<S: Store>(
     Ok(Made { output, stored })
 }
 
-/// Handle one origin response. Anything but a 403/404 for a variant key passes through.
-pub async fn origin_response<S: Store>(req: &Request, resp: Response, cfg: &Config, store: Option<&S>) -> Response {
+/// Handle one origin response, answering before `deadline`. Anything but a 403/404 for a
+/// variant key passes through.
+pub async fn origin_response<S: Store>(
+    req: &Request,
+    resp: Response,
+    cfg: &Config,
+    store: Option<&S>,
+    deadline: Deadline,
+) -> Response {
     let status: u16 = resp.status.parse().unwrap_or(0);
     if status != 403 && status != 404 {
         return resp;
@@ -96,7 +113,7 @@ pub async fn origin_response<S: Store>(req: &Request, resp: Response, cfg: &Conf
     };
     let skeleton = image_response(&resp.headers, "image/webp", cfg, Vec::new());
     let body_budget = cfg.response_budget.saturating_sub(skeleton.json_len() + 64) / 4 * 3;
-    match make_variant(store, &key, &original, &variant, cfg, body_budget).await {
+    match make_variant(store, &key, &original, &variant, cfg, body_budget, deadline).await {
         Ok(Made { output, .. }) if output.fits_budget => {
             tracing::info!(key = %key, bytes = output.bytes.len(), w = output.width, h = output.height, "generated");
             image_response(&resp.headers, output.format.content_type(), cfg, output.bytes)
@@ -148,7 +165,12 @@ pub fn error_response(origin_headers: &Headers, e: &EdgeError, cfg: &Config) -> 
 }
 
 /// The Lambda entry point's logic: pick the bucket from the event, build its store, handle.
-pub async fn origin_response_event<S: Store, F>(event: Event, cfg: &Config, store_for: F) -> Response
+pub async fn origin_response_event<S: Store, F>(
+    event: Event,
+    cfg: &Config,
+    deadline: Deadline,
+    store_for: F,
+) -> Response
 where
     F: FnOnce(&str, Option<String>) -> S,
 {
@@ -160,5 +182,5 @@ where
     };
     let req = rec.cf.request;
     let store = target_bucket(&req, cfg).ok().map(|b| store_for(&b, target_region(&req, cfg)));
-    origin_response(&req, resp, cfg, store.as_ref()).await
+    origin_response(&req, resp, cfg, store.as_ref(), deadline).await
 }

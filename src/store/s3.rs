@@ -27,7 +27,7 @@ pub struct S3Store {
 
 /// Build an S3 client from the environment (credentials, region, `AWS_ENDPOINT_URL`),
 /// with timeouts that fit inside an origin trigger's 30 s and the SDK's standard retries
-/// (3 attempts, exponential backoff, retrying 5xx, throttling and dropped connections).
+/// (4 attempts, jittered exponential backoff, retrying 5xx, throttling and dropped connections).
 pub async fn client(region: Option<String>) -> Client {
     client_at(region, None).await
 }
@@ -42,7 +42,14 @@ pub async fn client_at(region: Option<String>, endpoint: Option<String>) -> Clie
                 .operation_timeout(Duration::from_secs(20))
                 .build(),
         )
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3));
+        .retry_config(
+            // Short backoffs: an edge miss has seconds, not minutes; the handler's deadline,
+            // not the attempt count, is what finally stops the retries.
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(4)
+                .with_initial_backoff(Duration::from_millis(100))
+                .with_max_backoff(Duration::from_secs(2)),
+        );
     if let Some(r) = region {
         loader = loader.region(aws_config::Region::new(r));
     }
@@ -95,32 +102,54 @@ pub(crate) fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
     }
 }
 
-impl Store for S3Store {
-    async fn get(&self, key: &Key, max_bytes: u64) -> Result<Object, StoreError> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .send()
-            .await
-            .map_err(|e| classify(key.as_str(), e, true))?;
+/// Whole GETs tried when the connection drops while the body streams (see `get`).
+const BODY_ATTEMPTS: u32 = 3;
+
+/// How one GET ended: an object, an error, or a body cut off mid-stream.
+enum Read {
+    Done(Result<Object, StoreError>),
+    Cut(String),
+}
+
+impl S3Store {
+    async fn get_once(&self, key: &Key, max_bytes: u64) -> Read {
+        let out = match self.client.get_object().bucket(&self.bucket).key(key.as_str()).send().await {
+            Ok(out) => out,
+            Err(e) => return Read::Done(Err(classify(key.as_str(), e, true))),
+        };
         let len = out.content_length().unwrap_or(0).max(0) as u64;
         if len > max_bytes {
-            return Err(StoreError::TooLarge { key: key.to_string(), size: len, limit: max_bytes });
+            return Read::Done(Err(StoreError::TooLarge { key: key.to_string(), size: len, limit: max_bytes }));
         }
         let content_type = out.content_type().map(str::to_string);
         let etag = out.e_tag().map(str::to_string);
-        let body = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("{key}: reading body: {e}")))?
-            .into_bytes();
+        let body = match out.body.collect().await {
+            Ok(b) => b.into_bytes(),
+            Err(e) => return Read::Cut(format!("{key}: reading body: {e}")),
+        };
         if body.len() as u64 > max_bytes || (len > 0 && body.len() as u64 != len) {
-            return Err(StoreError::Unavailable(format!("{key}: body is {} bytes, expected {len}", body.len())));
+            return Read::Cut(format!("{key}: body is {} bytes, expected {len}", body.len()));
         }
-        Ok(Object { bytes: body, content_type, etag })
+        Read::Done(Ok(Object { bytes: body, content_type, etag }))
+    }
+}
+
+impl Store for S3Store {
+    /// The SDK retries a GET until its response headers arrive; a connection lost while the
+    /// body streams surfaces only here, so the whole GET is tried again (the caller's
+    /// deadline bounds the total).
+    async fn get(&self, key: &Key, max_bytes: u64) -> Result<Object, StoreError> {
+        let mut attempt = 1;
+        loop {
+            match self.get_once(key, max_bytes).await {
+                Read::Done(r) => return r,
+                Read::Cut(why) if attempt >= BODY_ATTEMPTS => return Err(StoreError::Unavailable(why)),
+                Read::Cut(why) => {
+                    tracing::warn!(attempt, error = %why, "GET body cut off; retrying");
+                    attempt += 1;
+                }
+            }
+        }
     }
 
     async fn put_variant(

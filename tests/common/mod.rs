@@ -1,6 +1,8 @@
 //! Shared helpers of the integration tests: a real S3-compatible server (moto, started by
-//! `make test` / `.ci/run` at `AWS_ENDPOINT_URL`), golden events, fault servers.
+//! `make test` / `.ci/run` at `AWS_ENDPOINT_URL`), golden events.
 #![allow(dead_code)]
+
+pub mod fault;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -64,30 +66,3 @@ pub fn origin_event(uri: &str, status: &str, bucket: &str) -> Event {
     cf.response.as_mut().unwrap().status = status.into();
     ev
 }
-
-/// A TCP server on 127.0.0.1 that answers every request with `reply` (or, if `None`,
-/// accepts and drops the connection). Returns its URL.
-pub async fn fault_server(reply: Option<&'static str>) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = l.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                if let Some(r) = reply {
-                    let _ = s.write_all(r.as_bytes()).await;
-                }
-                let _ = s.shutdown().await;
-            });
-        }
-    });
-    format!("http://{addr}")
-}
-
-pub const S3_500: &str = "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\nContent-Length: 121\r\nConnection: close\r\n\r\n<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>We encountered an error</Message></Error>";
-pub const S3_SLOWDOWN: &str = "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: 125\r\nConnection: close\r\n\r\n<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
