@@ -3,12 +3,14 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PORT ?= 8080
 S3_PORT ?= 5055
+FUZZ_SECONDS ?= 60
+LOAD_SECONDS ?= 10
 export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export AWS_REGION ?= us-east-1
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: run build test test-unit bench bench-origin bench-compare lint lint-infra fmt package deploy clean
+.PHONY: run build test test-unit fuzz load bench bench-origin bench-compare lint lint-infra fmt package deploy clean
 
 build:
 	$(CARGO) build --release --locked
@@ -26,6 +28,14 @@ test: build
 test-unit:
 	$(CARGO) test --release --locked --lib
 
+## cargo fuzz (installed if missing): each target for FUZZ_SECONDS, seeded from the fixtures.
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+## wrk against `serve` on 127.0.0.1: single flight, then mixed hits and misses for LOAD_SECONDS.
+load: build
+	scripts/load.sh $(LOAD_SECONDS)
+
 bench:
 	$(CARGO) bench --bench resize --bench pipeline
 
@@ -40,6 +50,7 @@ bench-compare: build
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --locked --all-targets -- -D warnings
+	$(CARGO) clippy --release --locked --lib --no-default-features -- -D warnings
 
 fmt:
 	$(CARGO) fmt

@@ -9,7 +9,9 @@ pub mod cdn;
 pub mod cloudfront;
 pub mod config;
 pub mod edge;
+#[cfg(feature = "aws")]
 pub mod janitor;
+#[cfg(feature = "aws")]
 pub mod serve;
 pub mod spec;
 pub mod store;

@@ -220,7 +220,7 @@ async fn fetch(edge: &Edge, req: &Request) -> HttpResponse {
             edge.stats.origin_hits.fetch_add(1, Ordering::Relaxed);
             let e = Entry {
                 status: 200,
-                content_type: content_type_of(&key, cfg),
+                content_type: obj.content_type.clone().unwrap_or_else(|| content_type_of(&key, cfg)),
                 cache_control: cfg.cache_control.clone(),
                 body: obj.bytes,
             };
@@ -247,16 +247,15 @@ async fn fetch(edge: &Edge, req: &Request) -> HttpResponse {
     to_http(r, "miss")
 }
 
+/// The content type of a stored object when the store has none (the directory store keeps
+/// no metadata): a variant's output format, else the original's extension.
 fn content_type_of(key: &Key, cfg: &Config) -> String {
-    let f = match parse_variant_key(key, cfg) {
-        Some((orig, v)) => v.output_format(&orig),
+    let format = match parse_variant_key(key, cfg) {
+        Some((original, v)) => v.output_format(&original),
+        None if key.extension().as_deref() == Some("gif") => return "image/gif".into(),
         None => key.extension().and_then(|e| Format::parse(&e)),
     };
-    match (f, key.extension().as_deref()) {
-        (_, Some("gif")) if parse_variant_key(key, cfg).is_none() => "image/gif".into(),
-        (Some(f), _) => f.content_type().into(),
-        _ => "application/octet-stream".into(),
-    }
+    format.map_or("application/octet-stream", Format::content_type).into()
 }
 
 fn decode_body(r: &cloudfront::Response) -> Bytes {

@@ -4,7 +4,9 @@
 //! at most 3,000 paths or 15 wildcard paths in progress per distribution; a wildcard path
 //! is billed as one path; the first 1,000 paths a month are free.
 
+#[cfg(feature = "aws")]
 mod cloudfront;
+#[cfg(feature = "aws")]
 mod local;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,7 +14,9 @@ use std::future::Future;
 
 use sha2::{Digest, Sha256};
 
+#[cfg(feature = "aws")]
 pub use cloudfront::CloudFrontInvalidator;
+#[cfg(feature = "aws")]
 pub use local::LocalInvalidator;
 
 /// CloudFront's limit on paths in progress.

@@ -4,6 +4,7 @@
 //! that the variant-URI function does not recognise as a variant (`guard`).
 
 mod dir;
+#[cfg(feature = "aws")]
 pub(crate) mod s3;
 
 use std::future::Future;
@@ -11,6 +12,7 @@ use std::future::Future;
 use bytes::Bytes;
 
 pub use dir::DirStore;
+#[cfg(feature = "aws")]
 pub use s3::{client as s3_client, client_at as s3_client_at, S3Store};
 
 use crate::spec::{parse_variant_key, Key};
@@ -77,6 +79,7 @@ pub fn guard(key: &Key, cfg: &Config) -> Result<(), StoreError> {
 #[derive(Clone)]
 pub enum AnyStore {
     Dir(DirStore),
+    #[cfg(feature = "aws")]
     S3(S3Store),
 }
 
@@ -84,18 +87,21 @@ impl Store for AnyStore {
     async fn get(&self, key: &Key, max_bytes: u64) -> Result<Object, StoreError> {
         match self {
             AnyStore::Dir(s) => s.get(key, max_bytes).await,
+            #[cfg(feature = "aws")]
             AnyStore::S3(s) => s.get(key, max_bytes).await,
         }
     }
     async fn put_variant(&self, key: &Key, body: Bytes, ct: &str, cc: &str) -> Result<(), StoreError> {
         match self {
             AnyStore::Dir(s) => s.put_variant(key, body, ct, cc).await,
+            #[cfg(feature = "aws")]
             AnyStore::S3(s) => s.put_variant(key, body, ct, cc).await,
         }
     }
     async fn delete_variants(&self, keys: &[Key]) -> Result<Vec<Key>, StoreError> {
         match self {
             AnyStore::Dir(s) => s.delete_variants(keys).await,
+            #[cfg(feature = "aws")]
             AnyStore::S3(s) => s.delete_variants(keys).await,
         }
     }

@@ -1,0 +1,29 @@
+//! Untrusted bytes through the whole transform (sniff, header limits, decode, resize,
+//! orient, colour, encode). The first byte picks the output format. Invariants: never a
+//! panic; an image comes out no larger than asked; limits keep each run small.
+#![no_main]
+
+use edge_resize::spec::{Fit, Format, Size};
+use edge_resize::transform::{run, Options};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&pick, input)) = data.split_first() else { return };
+    let format = [Format::Jpeg, Format::Webp, Format::Png][usize::from(pick % 3)];
+    let fit = [Fit::Cover, Fit::Inside, Fit::Fill][usize::from(pick / 3 % 3)];
+    let o = Options {
+        size: Size::new(48, 32),
+        fit,
+        format,
+        quality: 70,
+        upscale: false,
+        max_pixels: 4_000_000,
+        max_input_bytes: 1_000_000,
+        budget: Some(20_000),
+        reencode_attempts: 1,
+    };
+    if let Ok(out) = run(input, &o) {
+        assert!(!out.bytes.is_empty());
+        assert!(out.width <= 48 && out.height <= 32, "{}x{}", out.width, out.height);
+    }
+});
