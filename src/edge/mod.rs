@@ -105,3 +105,34 @@ impl Deadline {
         tokio::time::timeout(self.remaining().mul_f64(share), fut).await.map_err(|_| EdgeError::Timeout(what))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epoch_ms_in(d: Duration) -> u64 {
+        (SystemTime::now() + d).duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+    }
+
+    #[test]
+    fn invocation_deadline_is_the_earlier_one_less_the_answer_margin() {
+        let cfg = crate::Config { origin_timeout_ms: 5_000, ..Default::default() };
+        // The invocation has 2 s: 2 s less the margin is left for work.
+        let left = Deadline::for_invocation(&cfg, epoch_ms_in(Duration::from_secs(2))).remaining();
+        assert!(left <= Duration::from_millis(1_700) && left > Duration::from_millis(1_500), "{left:?}");
+        // The invocation has 60 s: the configured 5 s wins.
+        let left = Deadline::for_invocation(&cfg, epoch_ms_in(Duration::from_secs(60))).remaining();
+        assert!(left <= Duration::from_millis(4_700) && left > Duration::from_millis(4_500), "{left:?}");
+        // Already past: nothing left, and no panic on the negative difference.
+        assert_eq!(Deadline::for_invocation(&cfg, 0).remaining(), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn run_cuts_what_outlives_its_share() {
+        let d = Deadline::after(Duration::from_millis(800));
+        let slow = d.run(0.5, "sleeping", tokio::time::sleep(Duration::from_secs(5))).await;
+        assert_eq!(slow, Err(EdgeError::Timeout("sleeping")));
+        assert_eq!(EdgeError::Timeout("x").status(), 504);
+        assert_eq!(d.run(1.0, "quick", async { 7 }).await, Ok(7));
+    }
+}
