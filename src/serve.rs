@@ -3,7 +3,7 @@
 //! the canonical path, the store as origin, and the origin-response handler on a miss.
 //! Concurrent misses for one variant are single-flighted: the transform runs once.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,43 +49,53 @@ struct Entry {
     body: Bytes,
 }
 
-/// A byte-bounded cache, evicting the oldest insertions first.
+/// A byte-bounded LRU cache, as a CDN edge keeps popular objects. `order` maps each entry's
+/// last-use stamp to its key, so the least recently used is `order`'s first entry.
 struct Cache {
-    map: HashMap<String, Entry>,
-    order: VecDeque<String>,
+    map: HashMap<String, (Entry, u64)>,
+    order: BTreeMap<u64, String>,
+    tick: u64,
     bytes: usize,
     cap: usize,
 }
 
 impl Cache {
     fn new(cap: usize) -> Self {
-        Cache { map: HashMap::new(), order: VecDeque::new(), bytes: 0, cap }
+        Cache { map: HashMap::new(), order: BTreeMap::new(), tick: 0, bytes: 0, cap }
     }
-    fn get(&self, k: &str) -> Option<Entry> {
-        self.map.get(k).cloned()
+    fn get(&mut self, k: &str) -> Option<Entry> {
+        self.tick += 1;
+        let (e, stamp) = self.map.get_mut(k)?;
+        self.order.remove(stamp);
+        *stamp = self.tick;
+        self.order.insert(self.tick, k.to_string());
+        Some(e.clone())
     }
     fn insert(&mut self, k: String, e: Entry) {
+        // One object may not take more than a quarter: a few large images must not flush
+        // every small one.
         if e.body.len() > self.cap / 4 {
             return;
         }
         self.remove(&k);
+        self.tick += 1;
         self.bytes += e.body.len();
-        self.order.push_back(k.clone());
-        self.map.insert(k, e);
+        self.order.insert(self.tick, k.clone());
+        self.map.insert(k, (e, self.tick));
         while self.bytes > self.cap {
-            let Some(old) = self.order.pop_front() else {
+            let Some((_, old)) = self.order.pop_first() else {
                 break;
             };
-            if let Some(e) = self.map.remove(&old) {
+            if let Some((e, _)) = self.map.remove(&old) {
                 self.bytes -= e.body.len();
             }
         }
     }
     fn remove(&mut self, k: &str) -> bool {
         match self.map.remove(k) {
-            Some(e) => {
+            Some((e, stamp)) => {
                 self.bytes -= e.body.len();
-                self.order.retain(|o| o != k);
+                self.order.remove(&stamp);
                 true
             }
             None => false,
@@ -342,4 +352,36 @@ pub fn main(cfg: Config, args: ServeArgs) -> Result<(), std::io::Error> {
             })
             .await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(len: usize) -> Entry {
+        Entry {
+            status: 200,
+            content_type: "image/jpeg".into(),
+            cache_control: String::new(),
+            body: vec![0; len].into(),
+        }
+    }
+
+    #[test]
+    fn cache_evicts_the_least_recently_used_within_its_byte_cap() {
+        let mut c = Cache::new(400);
+        c.insert("a".into(), entry(100));
+        c.insert("b".into(), entry(100));
+        c.insert("c".into(), entry(100));
+        assert!(c.get("a").is_some()); // a is now the most recently used
+        c.insert("d".into(), entry(100));
+        c.insert("e".into(), entry(100)); // 500 bytes > 400: the LRU, b, goes
+        assert!(c.get("b").is_none());
+        assert!(["a", "c", "d", "e"].iter().all(|k| c.get(k).is_some()));
+        assert_eq!(c.bytes, 400);
+        c.insert("big".into(), entry(101)); // over a quarter of the cap: not cached
+        assert!(c.get("big").is_none());
+        assert!(c.remove("a") && !c.remove("a"));
+        assert_eq!((c.bytes, c.map.len(), c.order.len()), (300, 3, 3));
+    }
 }
