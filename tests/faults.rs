@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use common::fault::{Fault, FaultProxy};
 use common::*;
 use edge_resize::cloudfront::{header, Response};
-use edge_resize::edge::{origin_response_event, Deadline};
-use edge_resize::store::{s3_client_at, S3Store};
+use edge_resize::store::s3_client_at;
 use edge_resize::Config;
 use hyper::Method;
 
@@ -59,10 +58,7 @@ impl Rig {
     async fn miss(&self, uri: &str, cfg: &Arc<Config>) -> (Response, Duration) {
         let t = Instant::now();
         let ev = origin_event(uri, "403", &self.bucket);
-        let r = origin_response_event(ev, cfg, Deadline::for_config(cfg), |b, _| {
-            S3Store::new(self.proxied.clone(), b, cfg.clone())
-        })
-        .await;
+        let r = respond(ev, cfg, &self.proxied).await;
         (r, t.elapsed())
     }
 

@@ -8,7 +8,7 @@ use base64::Engine;
 use common::*;
 use edge_resize::cloudfront::header;
 use edge_resize::edge::{origin_response_event, Deadline};
-use edge_resize::store::{s3_client_at, S3Store};
+use edge_resize::store::s3_client_at;
 use edge_resize::Config;
 
 fn cfg() -> Arc<Config> {
@@ -28,7 +28,7 @@ async fn miss_makes_stores_and_returns_the_variant() {
     let cfg = cfg();
 
     let ev = origin_event("/image/100x100/webp/coffee.jpg", "403", &b);
-    let r = origin_response_event(ev, &cfg, Deadline::for_config(&cfg), |bucket, _| store(&c, bucket, &cfg)).await;
+    let r = respond(ev, &cfg, &c).await;
     assert_eq!(r.status, "200");
     assert_eq!(header(&r.headers, "content-type"), Some("image/webp"));
     assert_eq!(header(&r.headers, "cache-control"), Some(cfg.cache_control.as_str()));
@@ -57,10 +57,7 @@ async fn a_200_passes_through_untouched() {
     let before = ev.records[0].cf.response.clone().unwrap();
     // The store would fail if used: the endpoint does not exist.
     let c = s3_client_at(Some("us-east-1".into()), Some("http://127.0.0.1:9".into())).await;
-    let r = origin_response_event(ev, &cfg, Deadline::for_config(&cfg), |bucket, _| {
-        S3Store::new(c.clone(), bucket, cfg.clone())
-    })
-    .await;
+    let r = respond(ev, &cfg, &c).await;
     assert_eq!(r, before);
 }
 
@@ -68,13 +65,7 @@ async fn a_200_passes_through_untouched() {
 async fn missing_original_is_a_short_cached_404() {
     let (c, b) = bucket("missing").await;
     let cfg = cfg();
-    let r = origin_response_event(
-        origin_event("/image/100x100/nothing.jpg", "403", &b),
-        &cfg,
-        Deadline::for_config(&cfg),
-        |bk, _| store(&c, bk, &cfg),
-    )
-    .await;
+    let r = respond(origin_event("/image/100x100/nothing.jpg", "403", &b), &cfg, &c).await;
     assert_eq!(r.status, "404");
     assert_eq!(header(&r.headers, "cache-control"), Some("public, max-age=60"));
     assert!(get(&c, &b, "image/100x100/nothing.jpg").await.is_none());
@@ -87,13 +78,7 @@ async fn over_budget_is_stored_and_redirected() {
     // Far below a 533x400 JPEG even at the lowest retry quality.
     let cfg = Config { response_budget: 4000, ..Default::default() };
     let cfg = Arc::new(cfg);
-    let r = origin_response_event(
-        origin_event("/image/640x480/coffee.jpg", "404", &b),
-        &cfg,
-        Deadline::for_config(&cfg),
-        |bk, _| store(&c, bk, &cfg),
-    )
-    .await;
+    let r = respond(origin_event("/image/640x480/coffee.jpg", "404", &b), &cfg, &c).await;
     assert_eq!(r.status, "302");
     assert_eq!(header(&r.headers, "location"), Some("/image/640x480/coffee.jpg"));
     assert_eq!(header(&r.headers, "cache-control"), Some("no-store"));
@@ -110,13 +95,7 @@ async fn corrupt_original_is_502_and_nothing_is_stored() {
     let (c, b) = bucket("corrupt").await;
     put(&c, &b, "image/bad.jpg", fixture("truncated.jpg"), "image/jpeg").await;
     let cfg = cfg();
-    let r = origin_response_event(
-        origin_event("/image/100x100/bad.jpg", "403", &b),
-        &cfg,
-        Deadline::for_config(&cfg),
-        |bk, _| store(&c, bk, &cfg),
-    )
-    .await;
+    let r = respond(origin_event("/image/100x100/bad.jpg", "403", &b), &cfg, &c).await;
     assert_eq!(r.status, "502");
     assert_eq!(header(&r.headers, "cache-control"), Some("no-store"));
     assert!(get(&c, &b, "image/100x100/bad.jpg").await.is_none());

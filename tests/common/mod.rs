@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use aws_sdk_s3::primitives::ByteStream;
-use edge_resize::cloudfront::Event;
+use edge_resize::cloudfront::{Event, Response};
+use edge_resize::edge::{origin_response_event, Deadline};
 use edge_resize::store::{s3_client, S3Store};
 use edge_resize::Config;
 
@@ -54,6 +55,11 @@ pub async fn get(
 
 pub fn store(client: &aws_sdk_s3::Client, bucket: &str, cfg: &Arc<Config>) -> S3Store {
     S3Store::new(client.clone(), bucket, cfg.clone())
+}
+
+/// The origin-response handler on `ev`, storing through `client`, under the configured deadline.
+pub async fn respond(ev: Event, cfg: &Arc<Config>, client: &aws_sdk_s3::Client) -> Response {
+    origin_response_event(ev, cfg, Deadline::for_config(cfg), |bucket, _| store(client, bucket, cfg)).await
 }
 
 /// An origin-response event for `uri` with the given S3 status, naming `bucket`.
