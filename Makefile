@@ -10,17 +10,28 @@ export AWS_SECRET_ACCESS_KEY ?= test
 export AWS_REGION ?= us-east-1
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: run build test test-unit fuzz load bench bench-origin bench-compare lint lint-infra fmt package deploy clean
+export PYTHON := $(CURDIR)/.venv/bin/python
+
+.PHONY: run build deps test test-unit corpus fuzz load bench bench-origin bench-compare lint lint-infra fmt package deploy clean
 
 build:
+	@scripts/deps.sh --build-only
 	$(CARGO) build --release --locked
+
+## nasm (system package) and .venv (moto, Pillow): what `make test` needs beyond cargo.
+deps:
+	@scripts/deps.sh
+
+## The conformance corpus of tests/corpus.rs (Debian source packages), with reference decodes.
+corpus: deps
+	scripts/corpus.sh target/corpus
 
 ## The main job: the whole edge locally on the bundled fixtures.
 run: build
 	./target/release/edge-resize serve --dir fixtures --listen 127.0.0.1:$(PORT)
 
 ## Every test, with a local S3/CloudFront emulator (moto) started for the run.
-test: build
+test: build deps corpus
 	@scripts/with-moto.sh $(S3_PORT) $(CARGO) test --release --locked -- --test-threads=4
 	cd infra/edge-bridge && node --test test/
 	python3 -m unittest infra/test_template.py

@@ -4,7 +4,7 @@
 set -euo pipefail
 port=$1; shift
 log=$(mktemp)
-python3 -m moto.server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+"${PYTHON:-python3}" -m moto.server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 1 100); do

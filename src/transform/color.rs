@@ -11,11 +11,10 @@ use super::decode::Layout;
 pub fn to_srgb(pixels: Vec<u8>, layout: Layout, icc: Option<&[u8]>) -> (Vec<u8>, Layout) {
     let profile = icc.and_then(|p| ColorProfile::new_from_slice(p).ok());
     match layout {
-        Layout::Cmyk { inverted } => {
+        Layout::Cmyk => {
+            // Adobe-inverted as decoded; ICC CMYK (and `naive_cmyk`) count ink up from 0.
             let mut cmyk = pixels;
-            if inverted {
-                cmyk.iter_mut().for_each(|v| *v = 255 - *v);
-            }
+            cmyk.iter_mut().for_each(|v| *v = 255 - *v);
             let via_icc = profile
                 .filter(|p| p.color_space == moxcms::DataColorSpace::Cmyk)
                 .and_then(|p| transform(&p, &cmyk, CmsLayout::Rgba, CmsLayout::Rgb));
@@ -51,7 +50,11 @@ fn transform(p: &ColorProfile, src: &[u8], from: CmsLayout, to: CmsLayout) -> Op
     Some(out)
 }
 
-/// Plain CMYK (0 = no ink) to RGB without a profile.
+/// Plain CMYK (0 = no ink) to RGB without a profile: R = (1 - C)(1 - K), the formula
+/// Chromium's and Firefox's JPEG decoders use, so an untagged CMYK JPEG looks as it does
+/// in a browser. (A press profile, libvips' fallback, renders pure cyan as about
+/// (0, 153, 227) instead of (0, 255, 255); the freely available ones are GPL or AGPL
+/// licensed and not bundled.)
 fn naive_cmyk(cmyk: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(cmyk.len() / 4 * 3);
     for p in cmyk.chunks_exact(4) {
@@ -96,7 +99,7 @@ mod tests {
     fn cmyk_without_profile() {
         // Adobe-inverted: stored 255 = no ink. White, then pure cyan, then black (K).
         let stored = vec![255, 255, 255, 255, 0, 255, 255, 255, 255, 255, 255, 0];
-        let (rgb, l) = to_srgb(stored, Layout::Cmyk { inverted: true }, None);
+        let (rgb, l) = to_srgb(stored, Layout::Cmyk, None);
         assert_eq!(l, Layout::Rgb);
         assert_eq!(rgb, vec![255, 255, 255, 0, 255, 255, 0, 0, 0]);
     }

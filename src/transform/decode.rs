@@ -7,6 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use image::{DynamicImage, ImageDecoder, ImageReader};
 
+use super::libjpeg;
 use super::TransformError;
 
 /// Formats we decode, recognised by magic bytes.
@@ -18,6 +19,34 @@ pub enum InputFormat {
     Webp,
 }
 
+impl std::fmt::Display for InputFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            InputFormat::Jpeg => "JPEG",
+            InputFormat::Png => "PNG",
+            InputFormat::Gif => "GIF",
+            InputFormat::Webp => "WebP",
+        })
+    }
+}
+
+/// Where a decode failed: the header (size, markers, chunks) or the pixel data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeStage {
+    Header,
+    Pixels,
+}
+
+impl std::fmt::Display for DecodeStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DecodeStage::Header => "reading the header",
+            DecodeStage::Pixels => "decoding pixels",
+        })
+    }
+}
+
+/// The input format from its magic bytes (never the key's extension).
 pub fn sniff(data: &[u8]) -> Option<InputFormat> {
     match data {
         [0xFF, 0xD8, 0xFF, ..] => Some(InputFormat::Jpeg),
@@ -46,10 +75,9 @@ pub enum Layout {
     GrayAlpha,
     Rgb,
     Rgba,
-    /// As stored by libjpeg; `inverted` for Adobe's (Photoshop's) CMYK JPEGs.
-    Cmyk {
-        inverted: bool,
-    },
+    /// CMYK as libjpeg returns it from a four-channel JPEG, Adobe-inverted (255 = no ink):
+    /// see `decode_jpeg` for why every CMYK JPEG is read this way.
+    Cmyk,
 }
 
 impl Layout {
@@ -58,7 +86,7 @@ impl Layout {
             Layout::Gray => 1,
             Layout::GrayAlpha => 2,
             Layout::Rgb => 3,
-            Layout::Rgba | Layout::Cmyk { .. } => 4,
+            Layout::Rgba | Layout::Cmyk => 4,
         }
     }
     pub fn has_alpha(self) -> bool {
@@ -73,6 +101,8 @@ pub struct Decoded {
     pub height: u32,
     pub layout: Layout,
     pub icc: Option<Vec<u8>>,
+    /// Warnings the decode policy tolerated (libjpeg's text), already logged.
+    pub warnings: Vec<String>,
 }
 
 /// Decode `data`. `choose_shrink` sees the header first and answers the JPEG DCT scale
@@ -89,9 +119,13 @@ pub fn decode(
 }
 
 /// Refuse before allocating: the limit is on the declared size.
-pub fn check_pixels(w: u32, h: u32, max_pixels: u64) -> Result<(), TransformError> {
+pub fn check_pixels(format: InputFormat, w: u32, h: u32, max_pixels: u64) -> Result<(), TransformError> {
     if w == 0 || h == 0 {
-        return Err(TransformError::Corrupt("zero width or height".into()));
+        return Err(TransformError::Corrupt {
+            format,
+            stage: DecodeStage::Header,
+            message: "zero width or height".into(),
+        });
     }
     if u64::from(w) * u64::from(h) > max_pixels {
         return Err(TransformError::TooManyPixels { width: w, height: h, limit: max_pixels });
@@ -103,20 +137,21 @@ fn decode_jpeg(
     data: &[u8],
     choose_shrink: impl FnOnce(&Header) -> Result<u8, TransformError>,
 ) -> Result<Decoded, TransformError> {
-    // libjpeg reports fatal errors by unwinding (mozjpeg's error manager), and we turn its
-    // warnings (truncated data, corrupt entropy) into errors too, as sharp's default
-    // `failOn: 'warning'` does: a half-grey thumbnail must not be cached for a year.
+    // libjpeg reports errors and the warnings our policy makes fatal by unwinding with a
+    // `LibjpegAbort` (see `libjpeg`); everything else is a typed error already.
+    let stage = std::cell::Cell::new(DecodeStage::Header);
+    let corrupt =
+        |stage: DecodeStage, message: String| TransformError::Corrupt { format: InputFormat::Jpeg, stage, message };
     let result = catch_unwind(AssertUnwindSafe(|| -> Result<Decoded, TransformError> {
-        let markers = [mozjpeg::Marker::APP(1), mozjpeg::Marker::APP(2), mozjpeg::Marker::APP(14)];
+        let markers = [mozjpeg::Marker::APP(1), mozjpeg::Marker::APP(2)];
         let mut d = mozjpeg::Decompress::builder()
-            .with_err(strict_error_mgr())
+            .with_err(libjpeg::error_mgr())
             .with_markers(&markers)
             .from_mem(data)
-            .map_err(|e| TransformError::Corrupt(e.to_string()))?;
+            .map_err(|e| corrupt(DecodeStage::Header, e.to_string()))?;
         let (w, h) = (d.width() as u32, d.height() as u32);
         let mut orientation = 1;
         let mut icc_chunks: Vec<(u8, Vec<u8>)> = Vec::new();
-        let mut adobe = false;
         for m in d.markers() {
             match m.marker {
                 mozjpeg::Marker::APP(1) if m.data.starts_with(b"Exif\0\0") => {
@@ -125,7 +160,6 @@ fn decode_jpeg(
                 mozjpeg::Marker::APP(2) if m.data.len() > 14 && m.data.starts_with(b"ICC_PROFILE\0") => {
                     icc_chunks.push((m.data[12], m.data[14..].to_vec()));
                 }
-                mozjpeg::Marker::APP(14) if m.data.starts_with(b"Adobe") => adobe = true,
                 _ => {}
             }
         }
@@ -134,53 +168,43 @@ fn decode_jpeg(
         d.scale(8 / shrink.clamp(1, 8));
         icc_chunks.sort_by_key(|c| c.0);
         let icc = (!icc_chunks.is_empty()).then(|| icc_chunks.into_iter().flat_map(|c| c.1).collect());
-        let (mut started, layout) = match d.image().map_err(|e| TransformError::Corrupt(e.to_string()))? {
+        stage.set(DecodeStage::Pixels);
+        let (mut started, layout) = match d.image().map_err(|e| corrupt(DecodeStage::Pixels, e.to_string()))? {
             mozjpeg::Format::RGB(s) => (s, Layout::Rgb),
             mozjpeg::Format::Gray(s) => (s, Layout::Gray),
-            mozjpeg::Format::CMYK(s) => (s, Layout::Cmyk { inverted: adobe }),
+            // Four-channel JPEGs are read as Adobe-inverted CMYK whether or not the APP14
+            // "Adobe" segment is there, as Chromium and Firefox do: Photoshop, which writes
+            // nearly all of them, stores CMYK inverted, and a file without the segment shown
+            // the other way round is a negative (an all-black thumbnail for a cyan image).
+            mozjpeg::Format::CMYK(s) => (s, Layout::Cmyk),
         };
         let (ow, oh) = (started.width() as u32, started.height() as u32);
-        let pixels: Vec<u8> = started.read_scanlines().map_err(|e| TransformError::Corrupt(e.to_string()))?;
-        started.finish().map_err(|e| TransformError::Corrupt(e.to_string()))?;
-        Ok(Decoded { pixels, width: ow, height: oh, layout, icc })
+        let pixels: Vec<u8> = started.read_scanlines().map_err(|e| corrupt(DecodeStage::Pixels, e.to_string()))?;
+        started.finish().map_err(|e| corrupt(DecodeStage::Pixels, e.to_string()))?;
+        Ok(Decoded { pixels, width: ow, height: oh, layout, icc, warnings: Vec::new() })
     }));
+    let warnings = libjpeg::take_tolerated();
     match result {
-        Ok(r) => r,
-        Err(payload) => {
-            let msg = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "libjpeg error".into());
-            Err(TransformError::Corrupt(msg))
+        Ok(Ok(mut d)) => {
+            for w in &warnings {
+                tracing::warn!(format = "JPEG", warning = %w, "tolerated libjpeg warning (image data intact)");
+            }
+            d.warnings = warnings;
+            Ok(d)
         }
+        Ok(Err(e)) => Err(e),
+        Err(payload) => Err(match payload.downcast::<libjpeg::LibjpegAbort>() {
+            Ok(abort) => corrupt(stage.get(), abort.message),
+            Err(other) => {
+                let message = other
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| other.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "libjpeg stopped without a message".into());
+                corrupt(stage.get(), message)
+            }
+        }),
     }
-}
-
-/// libjpeg's error manager with warnings made fatal.
-fn strict_error_mgr() -> mozjpeg_sys::jpeg_error_mgr {
-    // SAFETY: a zeroed jpeg_error_mgr is what jpeg_std_error expects to fill in.
-    let mut err: mozjpeg_sys::jpeg_error_mgr = unsafe { std::mem::zeroed() };
-    unsafe { mozjpeg_sys::jpeg_std_error(&mut err) };
-    err.error_exit = Some(fatal);
-    err.emit_message = Some(on_message);
-    err
-}
-
-extern "C-unwind" fn fatal(cinfo: &mut mozjpeg_sys::jpeg_common_struct) {
-    std::panic::resume_unwind(Box::new(format!("libjpeg error {}", message_code(cinfo))));
-}
-
-extern "C-unwind" fn on_message(cinfo: &mut mozjpeg_sys::jpeg_common_struct, level: std::os::raw::c_int) {
-    // level -1 is a warning about corrupt data; 0.. are trace messages.
-    if level < 0 {
-        std::panic::resume_unwind(Box::new(format!("corrupt JPEG data (libjpeg warning {})", message_code(cinfo))));
-    }
-}
-
-fn message_code(cinfo: &mozjpeg_sys::jpeg_common_struct) -> i32 {
-    // SAFETY: libjpeg always sets `err` before it can call back.
-    unsafe { cinfo.err.as_ref().map_or(0, |e| e.msg_code) }
 }
 
 /// EXIF orientation from a TIFF block; 1 when absent or unreadable.
@@ -199,9 +223,14 @@ fn decode_other(
     max_pixels: u64,
     choose_shrink: impl FnOnce(&Header) -> Result<u8, TransformError>,
 ) -> Result<Decoded, TransformError> {
-    let corrupt = |e: image::ImageError| match e {
-        image::ImageError::Limits(_) => TransformError::Corrupt(format!("declared size over limits: {e}")),
-        e => TransformError::Corrupt(e.to_string()),
+    let corrupt = |stage: DecodeStage| {
+        move |e: image::ImageError| {
+            let message = match e {
+                image::ImageError::Limits(_) => format!("declared size over limits: {e}"),
+                e => e.to_string(),
+            };
+            TransformError::Corrupt { format, stage, message }
+        }
     };
     let fmt = match format {
         InputFormat::Png => image::ImageFormat::Png,
@@ -214,16 +243,16 @@ fn decode_other(
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(max_pixels.saturating_mul(8).max(1 << 20));
     reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    let mut decoder = reader.into_decoder().map_err(corrupt(DecodeStage::Header))?;
     let (w, h) = decoder.dimensions();
-    check_pixels(w, h, max_pixels)?;
+    check_pixels(format, w, h, max_pixels)?;
     let orientation = match decoder.orientation() {
         Ok(o) => orientation_number(o),
         Err(_) => 1,
     };
     let icc = decoder.icc_profile().ok().flatten();
     choose_shrink(&Header { format, width: w, height: h, orientation })?;
-    let img = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    let img = DynamicImage::from_decoder(decoder).map_err(corrupt(DecodeStage::Pixels))?;
     let (width, height) = (img.width(), img.height());
     let (pixels, layout) = match img {
         DynamicImage::ImageLuma8(b) => (b.into_raw(), Layout::Gray),
@@ -235,7 +264,7 @@ fn decode_other(
         i if i.color().has_alpha() => (i.into_rgba8().into_raw(), Layout::Rgba),
         i => (i.into_rgb8().into_raw(), Layout::Rgb),
     };
-    Ok(Decoded { pixels, width, height, layout, icc })
+    Ok(Decoded { pixels, width, height, layout, icc, warnings: Vec::new() })
 }
 
 fn orientation_number(o: image::metadata::Orientation) -> u8 {

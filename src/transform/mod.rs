@@ -13,6 +13,7 @@
 pub mod color;
 pub mod decode;
 pub mod encode;
+pub mod libjpeg;
 pub mod orient;
 pub mod plan;
 pub mod resize;
@@ -31,8 +32,11 @@ pub enum TransformError {
     TooManyPixels { width: u32, height: u32, limit: u64 },
     #[error("input is {size} bytes, over the limit of {limit}")]
     TooManyBytes { size: u64, limit: u64 },
-    #[error("corrupt or truncated image: {0}")]
-    Corrupt(String),
+    /// The decoder refused the original: the format, the stage and the decoder's own
+    /// message (libjpeg's text for JPEG), so an operator can tell a truncated upload from
+    /// an unsupported variant of a format.
+    #[error("corrupt or truncated {format} original ({stage}): {message}")]
+    Corrupt { format: decode::InputFormat, stage: decode::DecodeStage, message: String },
     #[error("output format {0:?} is not built in (cargo feature)")]
     FormatDisabled(Format),
     #[error("internal transform error: {0}")]
@@ -107,7 +111,7 @@ pub fn run(input: &[u8], o: &Options) -> Result<Output, TransformError> {
     }
     let mut geometry = None;
     let dec = decode::decode(input, o.max_pixels, |h| {
-        decode::check_pixels(h.width, h.height, o.max_pixels)?;
+        decode::check_pixels(h.format, h.width, h.height, o.max_pixels)?;
         let swapped = plan::swaps_axes(h.orientation);
         let (dw, dh) = if swapped { (h.height, h.width) } else { (h.width, h.height) };
         let p = plan::plan(dw, dh, o.size, o.fit, o.upscale);

@@ -26,7 +26,7 @@ pub fn resize(
         Layout::Gray => PixelType::U8,
         Layout::GrayAlpha => PixelType::U8x2,
         Layout::Rgb => PixelType::U8x3,
-        Layout::Rgba | Layout::Cmyk { .. } => PixelType::U8x4,
+        Layout::Rgba | Layout::Cmyk => PixelType::U8x4,
     };
     let internal = |e: &dyn std::fmt::Display| TransformError::Internal(format!("resize: {e}"));
     let src = Image::from_vec_u8(w, h, pixels, pt).map_err(|e| internal(&e))?;
