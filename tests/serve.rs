@@ -65,6 +65,11 @@ async fn directory_edge_resizes_caches_and_stores() {
     let r = reqwest::get(format!("{url}/image/truncated.jpg?d=100")).await.unwrap();
     assert_eq!(r.status(), 502);
     assert_eq!(r.headers()["cache-control"], "no-store");
+    // The body says what an operator needs: format, stage and libjpeg's own text.
+    assert_eq!(
+        r.text().await.unwrap(),
+        "corrupt or truncated JPEG original (decoding pixels): Premature end of JPEG file\n"
+    );
     // (The HTTP client resolves dot segments itself; the server must still not escape.)
     let r = reqwest::get(format!("{url}/image/%2e%2e/%2e%2e/etc/passwd.jpg?d=100")).await.unwrap();
     assert!(matches!(r.status().as_u16(), 400 | 404), "{}", r.status());
