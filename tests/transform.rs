@@ -159,3 +159,78 @@ fn over_budget_reencodes_at_lower_quality() {
     let out = run(&fixture("coffee.jpg"), &o).unwrap();
     assert!(!out.fits_budget, "a 100-byte budget cannot be met");
 }
+
+/// A still WebP of `rgba` pixels: lossy (VP8) or lossless (VP8L).
+fn webp_of(img: &image::RgbaImage, lossless: bool) -> Vec<u8> {
+    let e = webp::Encoder::from_rgba(img.as_raw(), img.width(), img.height());
+    let m = if lossless { e.encode_lossless() } else { e.encode(90.0) };
+    m.to_vec()
+}
+
+#[test]
+fn webp_is_shrunk_on_load_by_libwebp() {
+    use edge_resize::transform::decode::{decode, Layout};
+    let photo = pixels(&fixture("coffee.jpg")); // 600x400
+    let lossy = webp_of(
+        &image::DynamicImage::ImageRgb8(image::DynamicImage::ImageRgba8(photo.clone()).to_rgb8()).to_rgba8(),
+        false,
+    );
+    // Scaled decode: ceil(600/3) x ceil(400/3), no alpha channel for an opaque lossy file.
+    let d = decode(&lossy, 50_000_000, |_| Ok(3)).unwrap();
+    assert_eq!((d.width, d.height, d.layout), (200, 134, Layout::Rgb));
+    // Its pixels are the full decode averaged down: compare with a box-filtered full decode.
+    let full = decode(&lossy, 50_000_000, |_| Ok(1)).unwrap();
+    assert_eq!((full.width, full.height), (600, 400));
+    let at = |px: &[u8], w: u32, x: u32, y: u32| {
+        let i = ((y * w + x) * 3) as usize;
+        [px[i], px[i + 1], px[i + 2]]
+    };
+    let mut diff = 0u64;
+    for y in 0..133 {
+        for x in 0..200 {
+            let s = at(&d.pixels, 200, x, y);
+            for (c, &sc) in s.iter().enumerate() {
+                let mut sum = 0u32;
+                for dy in 0..3 {
+                    for dx in 0..3 {
+                        sum += u32::from(at(&full.pixels, 600, x * 3 + dx, y * 3 + dy)[c]);
+                    }
+                }
+                diff += u64::from((sum / 9).abs_diff(u32::from(sc)));
+            }
+        }
+    }
+    let mean = diff as f64 / (200.0 * 133.0 * 3.0);
+    // libwebp rescales the Y, U and V planes (U and V at half resolution) before converting
+    // to RGB, so it is near, not equal to, a box filter over the RGB decode (4.0 levels here).
+    assert!(mean < 6.0, "scaled decode differs from the box-filtered full decode by {mean:.2} levels");
+    // Through the pipeline: a 100x100 thumbnail of the WebP looks like the JPEG's.
+    let o = opts(100, 100, Fit::Cover, Format::Png);
+    let (a, b) = (pixels(&run(&lossy, &o).unwrap().bytes), pixels(&run(&fixture("coffee.jpg"), &o).unwrap().bytes));
+    assert_eq!(a.dimensions(), (100, 100));
+    let mad = a.as_raw().iter().zip(b.as_raw()).map(|(&x, &y)| f64::from(x.abs_diff(y))).sum::<f64>()
+        / a.as_raw().len() as f64;
+    assert!(mad < 4.0, "WebP and JPEG thumbnails of one photo differ by {mad:.2} levels");
+}
+
+#[test]
+fn webp_alpha_and_lossless_keep_their_channels() {
+    use edge_resize::transform::decode::{decode, Layout};
+    // Left half transparent, right half opaque red.
+    let img = image::RgbaImage::from_fn(64, 32, |x, _| {
+        if x < 32 {
+            image::Rgba([0, 0, 0, 0])
+        } else {
+            image::Rgba([255, 0, 0, 255])
+        }
+    });
+    let d = decode(&webp_of(&img, true), 50_000_000, |_| Ok(2)).unwrap();
+    assert_eq!((d.width, d.height, d.layout), (32, 16, Layout::Rgba));
+    assert_eq!(&d.pixels[..4], &[0, 0, 0, 0]);
+    assert_eq!(&d.pixels[(31 * 4)..(32 * 4)], &[255, 0, 0, 255]);
+    // Truncated: a typed error naming libwebp's status.
+    let bytes = webp_of(&img, false);
+    let e = decode(&bytes[..bytes.len() / 2], 50_000_000, |_| Ok(1)).err().expect("truncated WebP refused");
+    assert!(matches!(e, TransformError::Corrupt { .. }), "{e:?}");
+    assert!(e.to_string().contains("WebP"), "{e}");
+}

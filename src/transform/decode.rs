@@ -105,8 +105,10 @@ pub struct Decoded {
     pub warnings: Vec<String>,
 }
 
-/// Decode `data`. `choose_shrink` sees the header first and answers the JPEG DCT scale
-/// denominator (1, 2, 4, 8), or refuses the image (pixel limit) before any allocation.
+/// Decode `data`. `choose_shrink` sees the header first and answers the shrink-on-load
+/// factor (JPEG: the DCT scale denominator 1, 2, 4 or 8; still WebP: any integer, by
+/// libwebp's scaler; others ignore it), or refuses the image (pixel limit) before any
+/// allocation.
 pub fn decode(
     data: &[u8],
     max_pixels: u64,
@@ -114,6 +116,7 @@ pub fn decode(
 ) -> Result<Decoded, TransformError> {
     match sniff(data).ok_or(TransformError::Unsupported)? {
         InputFormat::Jpeg => decode_jpeg(data, choose_shrink),
+        InputFormat::Webp if !super::webp::is_animated(data) => super::webp::decode(data, max_pixels, choose_shrink),
         f => decode_other(data, f, max_pixels, choose_shrink),
     }
 }

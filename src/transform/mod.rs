@@ -17,6 +17,7 @@ pub mod libjpeg;
 pub mod orient;
 pub mod plan;
 pub mod resize;
+pub mod webp;
 
 use crate::config::Config;
 use crate::spec::{Fit, Format, Size, Variant};
@@ -117,7 +118,11 @@ pub fn run(input: &[u8], o: &Options) -> Result<Output, TransformError> {
         let p = plan::plan(dw, dh, o.size, o.fit, o.upscale);
         let crop = plan::to_stored(p.crop, h.orientation, f64::from(h.width), f64::from(h.height));
         let (tw, th) = if swapped { (p.out_h, p.out_w) } else { (p.out_w, p.out_h) };
-        let shrink = if h.format == decode::InputFormat::Jpeg { plan::jpeg_shrink(crop.w, crop.h, tw, th) } else { 1 };
+        let shrink = match h.format {
+            decode::InputFormat::Jpeg => plan::jpeg_shrink(crop.w, crop.h, tw, th),
+            decode::InputFormat::Webp => plan::integer_shrink(crop.w, crop.h, tw, th),
+            _ => 1,
+        };
         geometry = Some((*h, crop, tw, th));
         Ok(shrink)
     })?;

@@ -91,13 +91,23 @@ pub const RESIDUAL_SHRINK: f64 = 2.0;
 /// `region_w`x`region_h` stored pixels that will be resized to `tw`x`th`: the largest whose
 /// decode is still at least `RESIDUAL_SHRINK` times the target.
 pub fn jpeg_shrink(region_w: f64, region_h: f64, tw: u32, th: u32) -> u8 {
-    let shrink = (region_w / f64::from(tw.max(1))).min(region_h / f64::from(th.max(1))) / RESIDUAL_SHRINK;
-    match shrink {
+    match room_to_shrink(region_w, region_h, tw, th) {
         s if s >= 8.0 => 8,
         s if s >= 4.0 => 4,
         s if s >= 2.0 => 2,
         _ => 1,
     }
+}
+
+/// Shrink-on-load factor for a decoder that scales by any integer (libwebp): the largest
+/// that leaves at least `RESIDUAL_SHRINK` for the Lanczos3 step, as for JPEG; at most 255.
+pub fn integer_shrink(region_w: f64, region_h: f64, tw: u32, th: u32) -> u8 {
+    room_to_shrink(region_w, region_h, tw, th).floor().clamp(1.0, 255.0) as u8
+}
+
+/// How much the decoder may shrink: the smaller axis ratio, less the residual factor.
+fn room_to_shrink(region_w: f64, region_h: f64, tw: u32, th: u32) -> f64 {
+    (region_w / f64::from(tw.max(1))).min(region_h / f64::from(th.max(1))) / RESIDUAL_SHRINK
 }
 
 #[cfg(test)]
