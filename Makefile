@@ -55,7 +55,7 @@ bench-origin: build
 	@scripts/with-moto.sh $(S3_PORT) $(CARGO) bench --bench origin
 
 ## The same pipeline tasks through sharp (npm), single-threaded, in the same run.
-bench-compare: build
+bench-compare: build deps
 	scripts/bench-compare.sh
 
 lint:

@@ -1,19 +1,21 @@
 // The sharp side of `make bench-compare`: the same task, single-threaded, timed in a loop.
-// usage: node sharp-bench.mjs IN OUT WIDTH HEIGHT QUALITY ITERATIONS  (HEIGHT 0 = auto)
+// usage: node sharp-bench.mjs IN OUT WIDTH HEIGHT QUALITY ITERATIONS [jpg|webp]  (0 = auto)
 import { readFileSync, writeFileSync } from 'node:fs';
 import sharp from 'sharp';
 
-const [input, output, w, h, q, n] = process.argv.slice(2);
+const [input, output, w, h, q, n, format = 'jpg'] = process.argv.slice(2);
 sharp.concurrency(1); // one libvips thread, like one Lambda vCPU
 sharp.cache(false);
 const src = readFileSync(input);
-const width = Number(w);
+const width = Number(w) || null;
 const height = Number(h) || null;
 const run = () =>
   sharp(src)
     .rotate()
     .resize(width, height, { fit: 'cover', kernel: 'lanczos3', withoutEnlargement: true })
-    .jpeg({ quality: Number(q), progressive: true })
+    [format === 'webp' ? 'webp' : 'jpeg'](
+      format === 'webp' ? { quality: Number(q) } : { quality: Number(q), progressive: true },
+    )
     .toBuffer();
 
 let out;

@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 (cd bench && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+scripts/bench-photos.sh target/bench-photos
 cargo bench --bench compare
