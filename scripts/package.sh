@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make package: dist/viewer-request.zip, dist/origin-response.zip (Node.js bridge + Rust
 # bootstrap + bundled config) and dist/janitor.zip (provided.al2023 bootstrap).
-# Fails when a zip is over its Lambda@Edge limit or a binary needs a newer glibc than the
-# Lambda Node.js 20 runtime (Amazon Linux 2023, glibc 2.34).
+# Fails when a zip is over its Lambda@Edge limit, a binary needs a newer glibc than the
+# Lambda Node.js 20 runtime (Amazon Linux 2023, glibc 2.34), or libjpeg-turbo was built
+# without SIMD.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUCKET=${BUCKET:-}
@@ -11,6 +12,14 @@ MAX_GLIBC=2.34
 # The viewer needs no AWS SDK (no I/O): the `lambda` feature alone builds it faster.
 cargo build --locked --profile edge-small --no-default-features --features lambda --bin viewer-request
 cargo build --locked --release --bin origin-response --bin janitor
+
+# libjpeg-turbo without its SIMD kernels (mozjpeg-sys built without nasm only warns) decodes
+# several times slower: refuse to package such a binary. The AVX2 colour converter is one
+# of those kernels; its symbol is there before `strip` removes the table.
+if ! nm target/release/origin-response | grep -q 'jsimd_ycc_rgb_convert_avx2'; then
+  echo "package: origin-response has no libjpeg-turbo SIMD (AVX2) kernels: install nasm, then cargo clean -p mozjpeg-sys and build again" >&2
+  exit 1
+fi
 
 rm -rf dist && mkdir -p dist/stage
 if [ -n "$BUCKET" ]; then config="{\"bucket\": \"$BUCKET\"}"; else config='{}'; fi
