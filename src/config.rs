@@ -77,8 +77,17 @@ pub struct Config {
     pub max_input_bytes: u64,
     /// Allow output larger than the original. Default false.
     pub upscale: bool,
-    /// Cache-Control of a stored variant. Default one year, immutable.
-    pub cache_control: String,
+    /// Seconds a browser may use a variant without asking again (`max-age`). Default
+    /// 3,600 (one hour). Invalidations never reach browsers, so this is how long a returning
+    /// visitor can keep an old image after its original changed; after it, the browser
+    /// revalidates with the ETag and CloudFront answers 304 from its cache.
+    pub browser_max_age_s: u32,
+    /// Seconds CloudFront may keep a variant (`s-maxage`). Default 2,592,000 (30 days). The
+    /// janitor invalidates what changes, so this only bounds how long a variant stays stale
+    /// when an invalidation is skipped (daily budget spent). CloudFront honours it up to the
+    /// cache policy's maximum TTL (a year by default):
+    /// <https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/Expiration.html>.
+    pub cdn_max_age_s: u32,
     /// Cache-Control of a 404 for a missing original. Default 60 s.
     pub not_found_cache_control: String,
     /// Byte budget of a generated origin response (headers + base64 body).
@@ -128,7 +137,8 @@ impl Default for Config {
             max_pixels: 50_000_000,
             max_input_bytes: 50_000_000,
             upscale: false,
-            cache_control: "public, max-age=31536000, immutable".into(),
+            browser_max_age_s: 3_600,
+            cdn_max_age_s: 2_592_000,
             not_found_cache_control: "public, max-age=60".into(),
             response_budget: 1_000_000,
             reencode_attempts: 3,
@@ -220,7 +230,17 @@ impl Config {
         if !(500..=60_000).contains(&self.origin_timeout_ms) {
             return bad("origin_timeout_ms must be 500..=60000");
         }
+        if self.browser_max_age_s > self.cdn_max_age_s {
+            return bad("browser_max_age_s must not exceed cdn_max_age_s");
+        }
         Ok(())
+    }
+
+    /// Cache-Control of a stored or generated variant: a short browser lifetime and a long
+    /// CDN one (`s-maxage` applies to shared caches only, RFC 9111 §5.2.2.10). Browsers
+    /// revalidate with the ETag when it runs out; CloudFront answers that with a 304.
+    pub fn variant_cache_control(&self) -> String {
+        format!("public, max-age={}, s-maxage={}", self.browser_max_age_s, self.cdn_max_age_s)
     }
 
     /// Is this bucket one the handlers may touch?
@@ -229,5 +249,22 @@ impl Config {
             return self.bucket.as_deref().is_none_or(|b| b == bucket);
         }
         self.allowed_buckets.iter().any(|b| b == bucket)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variant_lifetimes_are_split_by_audience() {
+        let cfg = Config::default();
+        assert_eq!(cfg.variant_cache_control(), "public, max-age=3600, s-maxage=2592000");
+        let c = Config::from_json(r#"{"browser_max_age_s": 60, "cdn_max_age_s": 86400}"#, "t").unwrap();
+        assert_eq!(c.variant_cache_control(), "public, max-age=60, s-maxage=86400");
+        // A browser lifetime longer than the CDN's would outlive every invalidation.
+        assert!(Config::from_json(r#"{"browser_max_age_s": 90000, "cdn_max_age_s": 86400}"#, "t").is_err());
+        // The old one-year immutable setting is refused, not silently ignored.
+        assert!(Config::from_json(r#"{"cache_control": "public, max-age=31536000, immutable"}"#, "t").is_err());
     }
 }
