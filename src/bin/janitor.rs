@@ -1,9 +1,7 @@
-//! The janitor: a regional Lambda (provided.al2023) on S3 notifications, directly or
-//! through SQS. `janitor --dry-run < event.json` prints the plan without touching anything.
+//! The janitor: a regional Lambda (provided.al2023) on S3 notifications, directly, through
+//! SQS or from EventBridge. `janitor --dry-run < event.json` prints the plan and changes nothing.
 use std::sync::Arc;
 
-use aws_lambda_events::event::s3::S3Event;
-use aws_lambda_events::event::sqs::SqsEvent;
 use edge_resize::cdn::CloudFrontInvalidator;
 use edge_resize::janitor::Janitor;
 use edge_resize::store::s3_client;
@@ -23,24 +21,13 @@ async fn main() -> Result<(), Error> {
     let janitor = Arc::new(Janitor { cfg: cfg.clone(), s3: s3_client(cfg.region.clone()).await, cdn, dry_run });
     if dry_run {
         let ev: Value = serde_json::from_reader(std::io::stdin())?;
-        println!("{}", serde_json::to_string_pretty(&handle(&janitor, ev).await?)?);
+        println!("{}", serde_json::to_string_pretty(&janitor.handle(ev).await?)?);
         return Ok(());
     }
     lambda_runtime::tracing::init_default_subscriber();
     lambda_runtime::run(service_fn(|ev: LambdaEvent<Value>| {
         let j = janitor.clone();
-        async move { handle(&j, ev.payload).await }
+        async move { Ok::<Value, Error>(j.handle(ev.payload).await?) }
     }))
     .await
-}
-
-/// SQS batches answer with partial-batch failures; direct S3 events with a report.
-async fn handle(j: &Janitor<CloudFrontInvalidator>, ev: Value) -> Result<Value, Error> {
-    let source = ev.pointer("/Records/0/eventSource").and_then(Value::as_str).unwrap_or("");
-    if source == "aws:sqs" {
-        let sqs: SqsEvent = serde_json::from_value(ev)?;
-        return Ok(serde_json::to_value(j.handle_sqs(&sqs).await)?);
-    }
-    let s3: S3Event = serde_json::from_value(ev)?;
-    Ok(serde_json::to_value(j.handle_s3(&s3).await?)?)
 }
