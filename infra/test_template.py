@@ -56,17 +56,23 @@ class Iam(unittest.TestCase):
 
     def test_origin_response_reads_originals_writes_variants_only(self):
         g = s3_grants("OriginResponseRole")
-        self.assertEqual(set(g), {"s3:GetObject", "s3:PutObject"})
+        self.assertEqual(set(g), {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"})
         self.assertEqual(g["s3:GetObject"], ["arn:${AWS::Partition}:s3:::${BucketName}/${Prefix}*"])
-        self.assertEqual(len(g["s3:PutObject"]), len(SIZES))
-        for r, size in zip(g["s3:PutObject"], SIZES):
-            self.assertTrue(r.endswith(f"${{Prefix}}*{size}*/*"), r)
+        for action in ["s3:PutObject", "s3:DeleteObject"]:
+            self.assertEqual(len(g[action]), len(SIZES))
+            for r, size in zip(g[action], SIZES):
+                self.assertTrue(r.endswith(f"${{Prefix}}*{size}*/*"), r)
 
     def test_janitor_deletes_variants_only(self):
         g = s3_grants("JanitorRole")
-        for r, size in zip(g["s3:DeleteObject"], SIZES):
+        state = "arn:${AWS::Partition}:s3:::${BucketName}/_edge-resize/"
+        variants = [r for r in g["s3:DeleteObject"] if not r.startswith(state)]
+        self.assertEqual(len(variants), len(SIZES))
+        for r, size in zip(variants, SIZES):
             self.assertTrue(r.endswith(f"${{Prefix}}*{size}*/*"), r)
-        self.assertEqual(g["s3:PutObject"], ["arn:${AWS::Partition}:s3:::${BucketName}/_edge-resize/invalidation-ledger.json"])
+        self.assertEqual(sorted(set(g["s3:DeleteObject"]) - set(variants)), [state + "owed/*"])
+        self.assertEqual(sorted(g["s3:PutObject"]), [state + "invalidation-ledger.json", state + "owed/*"])
+        self.assertEqual(g["s3:ListBucket"], ["arn:${AWS::Partition}:s3:::${BucketName}"])
 
 
 class Edge(unittest.TestCase):

@@ -77,8 +77,17 @@ pub struct Config {
     pub max_input_bytes: u64,
     /// Allow output larger than the original. Default false.
     pub upscale: bool,
-    /// Cache-Control of a stored variant. Default one year, immutable.
-    pub cache_control: String,
+    /// Seconds a browser may use a variant without asking again (`max-age`). Default
+    /// 3,600 (one hour). Invalidations never reach browsers, so this is how long a returning
+    /// visitor can keep an old image after its original changed; after it, the browser
+    /// revalidates with the ETag and CloudFront answers 304 from its cache.
+    pub browser_max_age_s: u32,
+    /// Seconds CloudFront may keep a variant (`s-maxage`). Default 2,592,000 (30 days). The
+    /// janitor invalidates what changes, so this only bounds how long a variant stays stale
+    /// when an invalidation is skipped (daily budget spent). CloudFront honours it up to the
+    /// cache policy's maximum TTL (a year by default):
+    /// <https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/Expiration.html>.
+    pub cdn_max_age_s: u32,
     /// Cache-Control of a 404 for a missing original. Default 60 s.
     pub not_found_cache_control: String,
     /// Byte budget of a generated origin response (headers + base64 body).
@@ -98,11 +107,22 @@ pub struct Config {
     pub allowed_buckets: Vec<String>,
     /// CloudFront distribution the janitor invalidates (env `EDGE_RESIZE_DISTRIBUTION_ID` wins).
     pub distribution_id: Option<String>,
-    /// At most this many CreateInvalidation requests per UTC day. Default 20.
-    pub invalidations_per_day: u32,
-    /// More paths than this under one directory become one `/{dir}/*` wildcard
-    /// (a wildcard is billed as one path). Default 10.
-    pub wildcard_after: usize,
+    /// At most this many invalidation paths per UTC day (a wildcard counts as one, as
+    /// CloudFront bills it). Default 1,000: at most 31,000 paths ($150) a month. CloudFront
+    /// bills paths beyond the first 1,000 a month at $0.005 each:
+    /// <https://aws.amazon.com/cloudfront/pricing/>. Paths over the budget are skipped and
+    /// reported, and stay cached for at most `cdn_max_age_s`.
+    pub invalidation_paths_per_day: u32,
+    /// At most this many `.purge` (whole-prefix) invalidations per UTC day. Default 3.
+    pub purges_per_day: u32,
+    /// Opt-in, off by default: more than this many paths under one directory in one batch
+    /// become one `/{dir}/*` wildcard (billed as one path). A wildcard also evicts every
+    /// other image's cached variants in that directory, in every edge location, so they
+    /// all come back to S3; use it only when paths, not origin load, are what costs.
+    pub wildcard_after: Option<usize>,
+    /// How many HeadObject requests the janitor has in flight at once while it looks for an
+    /// original's stored variants. Default 16.
+    pub head_concurrency: usize,
     /// Object (outside the prefix) where the janitor counts its daily invalidations.
     /// Default `_edge-resize/invalidation-ledger.json`.
     pub ledger_key: String,
@@ -128,7 +148,8 @@ impl Default for Config {
             max_pixels: 50_000_000,
             max_input_bytes: 50_000_000,
             upscale: false,
-            cache_control: "public, max-age=31536000, immutable".into(),
+            browser_max_age_s: 3_600,
+            cdn_max_age_s: 2_592_000,
             not_found_cache_control: "public, max-age=60".into(),
             response_budget: 1_000_000,
             reencode_attempts: 3,
@@ -137,8 +158,10 @@ impl Default for Config {
             region: None,
             allowed_buckets: Vec::new(),
             distribution_id: None,
-            invalidations_per_day: 20,
-            wildcard_after: 10,
+            invalidation_paths_per_day: 1_000,
+            purges_per_day: 3,
+            wildcard_after: None,
+            head_concurrency: 16,
             ledger_key: "_edge-resize/invalidation-ledger.json".into(),
         }
     }
@@ -220,7 +243,23 @@ impl Config {
         if !(500..=60_000).contains(&self.origin_timeout_ms) {
             return bad("origin_timeout_ms must be 500..=60000");
         }
+        if self.browser_max_age_s > self.cdn_max_age_s {
+            return bad("browser_max_age_s must not exceed cdn_max_age_s");
+        }
+        if !(1..=256).contains(&self.head_concurrency) {
+            return bad("head_concurrency must be 1..=256");
+        }
+        if self.wildcard_after == Some(0) {
+            return bad("wildcard_after must be at least 1 (or absent: no wildcards)");
+        }
         Ok(())
+    }
+
+    /// Cache-Control of a stored or generated variant: a short browser lifetime and a long
+    /// CDN one (`s-maxage` applies to shared caches only, RFC 9111 §5.2.2.10). Browsers
+    /// revalidate with the ETag when it runs out; CloudFront answers that with a 304.
+    pub fn variant_cache_control(&self) -> String {
+        format!("public, max-age={}, s-maxage={}", self.browser_max_age_s, self.cdn_max_age_s)
     }
 
     /// Is this bucket one the handlers may touch?
@@ -229,5 +268,31 @@ impl Config {
             return self.bucket.as_deref().is_none_or(|b| b == bucket);
         }
         self.allowed_buckets.iter().any(|b| b == bucket)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variant_lifetimes_are_split_by_audience() {
+        let cfg = Config::default();
+        assert_eq!(cfg.variant_cache_control(), "public, max-age=3600, s-maxage=2592000");
+        let c = Config::from_json(r#"{"browser_max_age_s": 60, "cdn_max_age_s": 86400}"#, "t").unwrap();
+        assert_eq!(c.variant_cache_control(), "public, max-age=60, s-maxage=86400");
+        // A browser lifetime longer than the CDN's would outlive every invalidation.
+        assert!(Config::from_json(r#"{"browser_max_age_s": 90000, "cdn_max_age_s": 86400}"#, "t").is_err());
+    }
+
+    #[test]
+    fn janitor_settings_are_checked() {
+        let cfg = Config::default();
+        assert_eq!((cfg.wildcard_after, cfg.invalidation_paths_per_day, cfg.head_concurrency), (None, 1_000, 16));
+        assert_eq!(Config::from_json(r#"{"wildcard_after": 10}"#, "t").unwrap().wildcard_after, Some(10));
+        assert!(Config::from_json(r#"{"wildcard_after": 0}"#, "t").is_err());
+        assert!(Config::from_json(r#"{"head_concurrency": 0}"#, "t").is_err());
+        // Removed settings are refused, not silently ignored.
+        assert!(Config::from_json(r#"{"cache_control": "public, max-age=31536000, immutable"}"#, "t").is_err());
     }
 }

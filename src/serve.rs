@@ -46,6 +46,9 @@ struct Entry {
     status: u16,
     content_type: String,
     cache_control: String,
+    /// Validators, as S3 or the origin-response gave them.
+    etag: Option<String>,
+    last_modified: Option<String>,
     body: Bytes,
 }
 
@@ -175,6 +178,35 @@ async fn invalidate(State(edge): State<Arc<Edge>>, Json(paths): Json<Vec<String>
 }
 
 async fn handle(State(edge): State<Arc<Edge>>, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> HttpResponse {
+    let inm = headers.get("if-none-match").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let resp = answer(&edge, &uri, &headers).await;
+    match inm {
+        Some(inm) => not_modified(resp, &inm),
+        None => resp,
+    }
+}
+
+/// A 200 whose ETag the client already has becomes a 304 with the same validators and
+/// Cache-Control and no body (RFC 9110 §13.1.2: weak comparison, `*` matches any).
+fn not_modified(resp: HttpResponse, if_none_match: &str) -> HttpResponse {
+    let Some(etag) = resp.headers().get("etag").and_then(|v| v.to_str().ok()) else { return resp };
+    let weak = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    let matches = if_none_match.trim() == "*" || if_none_match.split(',').any(|t| weak(t) == weak(etag));
+    if resp.status() != StatusCode::OK || !matches {
+        return resp;
+    }
+    let mut r = HttpResponse::new(Body::empty());
+    *r.status_mut() = StatusCode::NOT_MODIFIED;
+    for name in ["etag", "cache-control", "last-modified", "x-edge-cache"] {
+        if let Some(v) = resp.headers().get(name) {
+            r.headers_mut().insert(name, v.clone());
+        }
+    }
+    r
+}
+
+/// The answer to one GET, as CloudFront would give it.
+async fn answer(edge: &Arc<Edge>, uri: &axum::http::Uri, headers: &HeaderMap) -> HttpResponse {
     edge.stats.requests.fetch_add(1, Ordering::Relaxed);
     let mut cf_headers = Headers::new();
     if let Some(a) = headers.get("accept").and_then(|v| v.to_str().ok()) {
@@ -209,7 +241,7 @@ async fn handle(State(edge): State<Arc<Edge>>, OriginalUri(uri): OriginalUri, he
         edge.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
         return entry_response(&e, "hit");
     }
-    let resp = fetch(&edge, &req).await;
+    let resp = fetch(edge, &req).await;
     {
         let mut f = edge.flights.lock().unwrap_or_else(|p| p.into_inner());
         if Arc::strong_count(&flight) <= 2 {
@@ -231,7 +263,9 @@ async fn fetch(edge: &Edge, req: &Request) -> HttpResponse {
             let e = Entry {
                 status: 200,
                 content_type: obj.content_type.clone().unwrap_or_else(|| content_type_of(&key, cfg)),
-                cache_control: cfg.cache_control.clone(),
+                cache_control: cfg.variant_cache_control(),
+                etag: obj.etag.clone(),
+                last_modified: obj.last_modified.map(crate::edge::http_date::http_date),
                 body: obj.bytes,
             };
             edge.cache().insert(req.uri.clone(), e.clone());
@@ -248,7 +282,8 @@ async fn fetch(edge: &Edge, req: &Request) -> HttpResponse {
     let generated = header(&r.headers, "x-edge-resize") == Some("generated");
     if generated {
         edge.stats.transforms.fetch_add(1, Ordering::Relaxed);
-        if let Some(e) = entry_of(&r) {
+        // As CloudFront does: what the origin says not to store is not cached.
+        if let Some(e) = entry_of(&r).filter(|e| !e.cache_control.contains("no-store")) {
             edge.cache().insert(req.uri.clone(), e);
         }
     } else if r.status.starts_with('5') {
@@ -283,6 +318,8 @@ fn entry_of(r: &cloudfront::Response) -> Option<Entry> {
         status: r.status.parse().ok()?,
         content_type: header(&r.headers, "content-type")?.to_string(),
         cache_control: header(&r.headers, "cache-control").unwrap_or("").to_string(),
+        etag: header(&r.headers, "etag").map(str::to_string),
+        last_modified: header(&r.headers, "last-modified").map(str::to_string),
         body: decode_body(r),
     })
 }
@@ -296,6 +333,11 @@ fn entry_response(e: &Entry, cache: &'static str) -> HttpResponse {
     }
     if let Ok(v) = HeaderValue::from_str(&e.cache_control) {
         h.insert("cache-control", v);
+    }
+    for (name, v) in [("etag", &e.etag), ("last-modified", &e.last_modified)] {
+        if let Some(v) = v.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+            h.insert(name, v);
+        }
     }
     h.insert("x-edge-cache", HeaderValue::from_static(cache));
     resp
@@ -363,6 +405,8 @@ mod tests {
             status: 200,
             content_type: "image/jpeg".into(),
             cache_control: String::new(),
+            etag: None,
+            last_modified: None,
             body: vec![0; len].into(),
         }
     }
@@ -383,5 +427,22 @@ mod tests {
         assert!(c.get("big").is_none());
         assert!(c.remove("a") && !c.remove("a"));
         assert_eq!((c.bytes, c.map.len(), c.order.len()), (300, 3, 3));
+    }
+
+    #[test]
+    fn a_known_etag_is_a_304_without_a_body() {
+        let e = Entry { etag: Some("\"abc\"".into()), cache_control: "public, max-age=60".into(), ..entry(10) };
+        for inm in ["\"abc\"", "W/\"abc\"", "\"x\", \"abc\"", "*"] {
+            let r = not_modified(entry_response(&e, "hit"), inm);
+            assert_eq!(r.status(), StatusCode::NOT_MODIFIED, "{inm}");
+            assert_eq!(r.headers()["etag"], "\"abc\"");
+            assert_eq!(r.headers()["cache-control"], "public, max-age=60");
+            assert!(r.headers().get("content-type").is_none());
+        }
+        assert_eq!(not_modified(entry_response(&e, "hit"), "\"other\"").status(), StatusCode::OK);
+        // No validator, or not a 200: nothing to compare.
+        assert_eq!(not_modified(entry_response(&entry(10), "hit"), "*").status(), StatusCode::OK);
+        let err = Entry { status: 404, ..e };
+        assert_eq!(not_modified(entry_response(&err, "miss"), "\"abc\"").status(), StatusCode::NOT_FOUND);
     }
 }

@@ -31,7 +31,7 @@ async fn miss_makes_stores_and_returns_the_variant() {
     let r = respond(ev, &cfg, &c).await;
     assert_eq!(r.status, "200");
     assert_eq!(header(&r.headers, "content-type"), Some("image/webp"));
-    assert_eq!(header(&r.headers, "cache-control"), Some(cfg.cache_control.as_str()));
+    assert_eq!(header(&r.headers, "cache-control").map(str::to_string), Some(cfg.variant_cache_control()));
     // Read-only headers carried over, S3's own dropped.
     assert_eq!(header(&r.headers, "transfer-encoding"), Some("chunked"));
     assert!(!r.headers.contains_key("x-amz-request-id"));
@@ -43,7 +43,7 @@ async fn miss_makes_stores_and_returns_the_variant() {
     let (stored, ct, cc, _) = get(&c, &b, "image/100x100/webp/coffee.jpg").await.expect("variant stored");
     assert_eq!(stored, body(&r));
     assert_eq!(ct.as_deref(), Some("image/webp"));
-    assert_eq!(cc.as_deref(), Some(cfg.cache_control.as_str()));
+    assert_eq!(cc, Some(cfg.variant_cache_control()));
     // The original is untouched.
     let (after, _, _, etag_after) = get(&c, &b, "image/coffee.jpg").await.unwrap();
     assert_eq!(after, original);
@@ -126,13 +126,14 @@ async fn tampered_origin_bucket_is_refused() {
 #[tokio::test]
 async fn store_refuses_to_write_or_delete_originals() {
     use edge_resize::spec::Key;
-    use edge_resize::store::{Store, StoreError};
+    use edge_resize::store::{Store, StoreError, VariantMeta};
     let (c, b) = bucket("guard").await;
     put(&c, &b, "image/coffee.jpg", fixture("coffee.jpg"), "image/jpeg").await;
     let cfg = cfg();
     let s = store(&c, &b, &cfg);
     let k = Key::new("image/coffee.jpg").unwrap();
-    assert!(matches!(s.put_variant(&k, vec![1].into(), "image/jpeg", "x").await, Err(StoreError::NotAVariant(_))));
+    let meta = VariantMeta { content_type: "image/jpeg", cache_control: "x", source_etag: None };
+    assert!(matches!(s.put_variant(&k, vec![1].into(), &meta).await, Err(StoreError::NotAVariant(_))));
     assert!(matches!(s.delete_variants(&[k]).await, Err(StoreError::NotAVariant(_))));
     assert_eq!(get(&c, &b, "image/coffee.jpg").await.unwrap().0, fixture("coffee.jpg"));
 }

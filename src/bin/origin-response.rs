@@ -1,4 +1,5 @@
 //! Lambda@Edge origin-response: make a missing variant from the original in S3.
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use edge_resize::cloudfront::{Event, Response};
@@ -8,8 +9,40 @@ use edge_resize::Config;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use tokio::sync::OnceCell;
 
+#[path = "common/cli.rs"]
+mod cli;
+
+const USAGE: &str = "\
+origin-response: the Lambda@Edge origin-response handler of edge-resize. When S3 has no
+variant (403/404), it reads the original, resizes it, stores the variant and returns it.
+
+Usage:
+  origin-response             inside Lambda: serve events from AWS_LAMBDA_RUNTIME_API
+  origin-response --help      this text
+  origin-response --version
+
+Configuration: edge-resize.json next to this binary, or the file named by
+EDGE_RESIZE_CONFIG. To run the handler outside Lambda on one event (S3 from the
+environment, AWS_ENDPOINT_URL honoured):
+  edge-resize invoke origin-response < event.json
+";
+
+fn main() -> ExitCode {
+    match cli::start("origin-response", USAGE, None) {
+        cli::Start::Lambda => match run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("origin-response: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        cli::Start::Flag => ExitCode::from(2),
+        cli::Start::Exit(code) => code,
+    }
+}
+
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn run() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let cfg = Arc::new(Config::load_bundled()?);
     // The client is built once per execution environment, for the first event's region.

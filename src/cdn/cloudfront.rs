@@ -1,5 +1,6 @@
 //! CloudFront CreateInvalidation through aws-sdk-cloudfront (`AWS_ENDPOINT_URL` honoured).
 
+use aws_sdk_cloudfront::error::ProvideErrorMetadata;
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 use aws_sdk_cloudfront::Client;
 
@@ -45,8 +46,11 @@ impl Invalidator for CloudFrontInvalidator {
             .await
             .map_err(|e| {
                 let msg = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
+                // Too many in progress (3,000 paths or 15 wildcards) is a 400 that clears by
+                // itself: retry later, as for throttling and 5xx.
+                let busy = e.code() == Some("TooManyInvalidationsInProgress");
                 match e.raw_response().map(|r| r.status().as_u16()) {
-                    Some(s) if s < 500 && s != 429 => CdnError::Rejected(msg),
+                    Some(s) if s < 500 && s != 429 && !busy => CdnError::Rejected(msg),
                     _ => CdnError::Unavailable(msg),
                 }
             })?;

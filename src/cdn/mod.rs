@@ -2,7 +2,8 @@
 //! the pure planning of invalidation batches within CloudFront's limits
 //! (<https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/Invalidation.html>):
 //! at most 3,000 paths or 15 wildcard paths in progress per distribution; a wildcard path
-//! is billed as one path; the first 1,000 paths a month are free.
+//! is billed as one path; the first 1,000 paths a month are free, then $0.005 a path
+//! (<https://aws.amazon.com/cloudfront/pricing/>).
 
 #[cfg(feature = "aws")]
 mod cloudfront;
@@ -33,18 +34,24 @@ pub enum CdnError {
     Unavailable(String),
 }
 
-/// One CreateInvalidation request: deduplicated, sorted paths and a CallerReference derived
-/// from them, so a redelivered batch names the same invalidation.
+/// One CreateInvalidation request: deduplicated, sorted paths and a CallerReference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Batch {
     pub paths: Vec<String>,
+    /// Derived from the paths and `salt` (what the batch is for: the events' sequencers and
+    /// the originals' ETags), so a redelivered batch names the same invalidation while a
+    /// second change of the same image the same day is a new one. CloudFront treats a
+    /// repeated CallerReference as the same request:
+    /// <https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_InvalidationBatch.html>.
     pub caller_reference: String,
 }
 
 impl Batch {
-    pub fn new(paths: impl IntoIterator<Item = String>) -> Self {
+    pub fn new(paths: impl IntoIterator<Item = String>, salt: &str) -> Self {
         let paths: Vec<String> = paths.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
         let mut h = Sha256::new();
+        h.update(salt.as_bytes());
+        h.update(b"\n\n");
         for p in &paths {
             h.update(p.as_bytes());
             h.update(b"\n");
@@ -54,38 +61,33 @@ impl Batch {
     }
 }
 
-/// Turn canonical paths into one batch within CloudFront's limits: more than
-/// `wildcard_after` paths under one directory become `/{dir}/*`; if that still leaves
-/// more than 15 wildcards or 3,000 paths, everything under `prefix` becomes `{prefix}*`.
-pub fn plan_batch(paths: &[String], prefix: &str, wildcard_after: usize) -> Option<Batch> {
-    let unique: BTreeSet<&String> = paths.iter().collect();
-    if unique.is_empty() {
-        return None;
+/// Opt-in wildcards (`wildcard_after`, off by default): more than `after` paths under one
+/// original directory become `/{dir}/*`, at most [`MAX_WILDCARDS`] of them; other
+/// directories keep their exact paths. Without it the paths are returned as they are:
+/// a wildcard evicts every other image's variants in that directory from every edge.
+pub fn collapse(paths: &[String], after: Option<usize>) -> Vec<String> {
+    let Some(after) = after else { return paths.to_vec() };
+    let mut by_dir: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in paths {
+        *by_dir.entry(dir_of(p)).or_default() += 1;
     }
-    if unique.iter().any(|p| p.ends_with('*') && p.as_str() == format!("{prefix}*")) {
-        return Some(Batch::new([format!("{prefix}*")]));
-    }
-    let mut by_dir: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for p in unique {
-        // The original's directory: the part before the first variant segment, or its own.
-        let dir = p.rsplit_once('/').map_or("", |(d, _)| d);
-        let dir = original_dir(dir);
-        by_dir.entry(dir.to_string()).or_default().push(p.clone());
-    }
+    let wild: BTreeSet<&str> =
+        by_dir.into_iter().filter(|(_, n)| *n > after).map(|(d, _)| d).take(MAX_WILDCARDS).collect();
     let mut out = Vec::new();
-    let mut wildcards = 0;
-    for (dir, ps) in by_dir {
-        if ps.len() > wildcard_after {
-            out.push(format!("{dir}/*"));
-            wildcards += 1;
-        } else {
-            out.extend(ps);
+    for p in paths {
+        let d = dir_of(p);
+        let item = if wild.contains(d) { format!("{d}/*") } else { p.clone() };
+        if !out.contains(&item) {
+            out.push(item);
         }
     }
-    if wildcards > MAX_WILDCARDS || out.len() > MAX_PATHS {
-        return Some(Batch::new([format!("{prefix}*")]));
-    }
-    Some(Batch::new(out))
+    out
+}
+
+/// The original's directory of a canonical path: a variant path and its original's group
+/// under the same directory.
+fn dir_of(path: &str) -> &str {
+    original_dir(path.rsplit_once('/').map_or("", |(d, _)| d))
 }
 
 /// Strip trailing variant-looking segments (`100x100`, `100x100-inside`, `webp`) so a
@@ -126,34 +128,33 @@ mod tests {
 
     #[test]
     fn dedup_and_reference_is_content_derived() {
-        let a =
-            plan_batch(&["/image/a.jpg".into(), "/image/100x100/a.jpg".into(), "/image/a.jpg".into()], "/image/", 10)
-                .unwrap();
+        let a = Batch::new(["/image/a.jpg".into(), "/image/100x100/a.jpg".into(), "/image/a.jpg".into()], "s1");
         assert_eq!(a.paths, vec!["/image/100x100/a.jpg", "/image/a.jpg"]);
-        let b = plan_batch(&["/image/100x100/a.jpg".into(), "/image/a.jpg".into()], "/image/", 10).unwrap();
+        let b = Batch::new(["/image/100x100/a.jpg".into(), "/image/a.jpg".into()], "s1");
         assert_eq!(a.caller_reference, b.caller_reference);
-        let c = plan_batch(&["/image/b.jpg".into()], "/image/", 10).unwrap();
-        assert_ne!(a.caller_reference, c.caller_reference);
-        assert!(plan_batch(&[], "/image/", 10).is_none());
+        assert_ne!(a.caller_reference, Batch::new(["/image/b.jpg".into()], "s1").caller_reference);
+        // The same paths for another change are another invalidation.
+        assert_ne!(a.caller_reference, Batch::new(b.paths.clone(), "s2").caller_reference);
     }
 
     #[test]
-    fn many_paths_in_a_dir_become_one_wildcard() {
+    fn exact_paths_unless_wildcards_are_asked_for() {
         let mut p = paths(20, "/image/cats");
         p.push("/image/cats/a.jpg".into());
         p.push("/image/dogs/100x100/b.jpg".into());
-        let b = plan_batch(&p, "/image/", 10).unwrap();
-        assert_eq!(b.paths, vec!["/image/cats/*", "/image/dogs/100x100/b.jpg"]);
+        assert_eq!(collapse(&p, None), p);
+        assert_eq!(collapse(&p, Some(10)), vec!["/image/cats/*", "/image/dogs/100x100/b.jpg"]);
     }
 
     #[test]
-    fn too_many_wildcards_or_paths_purge_the_prefix() {
+    fn at_most_fifteen_wildcards_and_never_the_whole_prefix() {
         let mut p = Vec::new();
         for d in 0..16 {
-            p.extend(paths(11, &format!("/image/d{d}")));
+            p.extend(paths(11, &format!("/image/d{d:02}")));
         }
-        assert_eq!(plan_batch(&p, "/image/", 10).unwrap().paths, vec!["/image/*"]);
-        let p: Vec<String> = (0..3001).map(|i| format!("/image/d{i}/x.jpg")).collect();
-        assert_eq!(plan_batch(&p, "/image/", 10).unwrap().paths, vec!["/image/*"]);
+        let out = collapse(&p, Some(10));
+        assert_eq!(out.iter().filter(|p| p.ends_with('*')).count(), MAX_WILDCARDS);
+        assert_eq!(out.len(), MAX_WILDCARDS + 11, "the 16th directory keeps its exact paths");
+        assert!(!out.contains(&"/image/*".to_string()));
     }
 }

@@ -1,6 +1,7 @@
 //! The two CloudFront Lambda@Edge handlers (DESIGN §1). Plain functions over the typed
 //! events; the binaries and `serve` only wire them up.
 
+pub mod http_date;
 pub mod origin;
 pub mod viewer;
 
@@ -36,6 +37,9 @@ pub enum EdgeError {
     OverBudgetUnstored,
     #[error("out of time {0} (the trigger's budget is spent)")]
     Timeout(&'static str),
+    /// The original changed while its variant was made; the variant was withdrawn.
+    #[error("the original changed while the variant was made: try again")]
+    OriginalChanged,
 }
 
 impl EdgeError {
@@ -45,7 +49,9 @@ impl EdgeError {
             EdgeError::OriginalMissing(_) => 404,
             EdgeError::Transform(e) => e.status(),
             EdgeError::Store(StoreError::TooLarge { .. }) => 502,
-            EdgeError::Store(StoreError::Unavailable(_)) | EdgeError::OverBudgetUnstored => 503,
+            EdgeError::Store(StoreError::Unavailable(_))
+            | EdgeError::OverBudgetUnstored
+            | EdgeError::OriginalChanged => 503,
             EdgeError::Store(_) => 502,
             EdgeError::Timeout(_) => 504,
             EdgeError::BadEvent | EdgeError::BucketNotAllowed(_) | EdgeError::NoBucket => 500,
@@ -58,6 +64,7 @@ pub fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         302 => "Found",
+        304 => "Not Modified",
         400 => "Bad Request",
         404 => "Not Found",
         500 => "Internal Server Error",

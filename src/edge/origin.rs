@@ -2,25 +2,43 @@
 //! and return it, within Lambda@Edge's 1 MB limit for a generated origin response.
 //! The origin's body is not visible to the function, so it fetches the original itself.
 
+use std::time::SystemTime;
+
 use base64::Engine;
 use bytes::Bytes;
 
+use super::http_date::http_date;
 use super::viewer::small_response;
 use super::{reason, Deadline, EdgeError};
 use crate::cloudfront::{set_header, BodyEncoding, Event, Headers, Request, Response};
 use crate::spec::{parse_variant_key, Key, Variant};
-use crate::store::Store;
+use crate::store::{Store, VariantMeta};
 use crate::transform::{self, Options, Output};
 use crate::Config;
 
 /// Headers CloudFront does not let a function change; they are carried over as they are.
 const KEEP: &[&str] = &["via", "transfer-encoding", "date", "server"];
 
-/// A made variant and whether it reached the store.
+/// What became of a made variant in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kept {
+    /// Stored, and the original was unchanged after the PUT: the answer may be cached.
+    /// `etag` is the stored object's, so a browser's later If-None-Match gets a 304 from
+    /// CloudFront or S3 alike; `last_modified` is taken after the PUT completed, so it is
+    /// never earlier than S3's own Last-Modified for the object.
+    Stored { etag: Option<String>, last_modified: SystemTime },
+    /// The PUT failed or ran out of time: nothing was stored.
+    NotStored,
+    /// Stored, but the original changed (or could not be re-read) after the transform read
+    /// it: the variant was deleted again (`deleted`: whether that worked) and is not cached.
+    Withdrawn { deleted: bool },
+}
+
+/// A made variant and what became of it.
 #[derive(Debug)]
 pub struct Made {
     pub output: Output,
-    pub stored: bool,
+    pub kept: Kept,
 }
 
 /// The bucket this event may touch: the configured one, else the one its S3 origin names,
@@ -47,8 +65,13 @@ pub fn target_region(req: &Request, cfg: &Config) -> Option<String> {
 /// transform and the PutObject, so a slow or retried GET cannot starve them.
 const READ_SHARE: f64 = 0.6;
 
-/// Fetch the original, transform it (on a blocking thread), store the variant, all before
-/// `deadline`. `body_budget` is the largest encoded image that still fits a generated response.
+/// Share of the time left that the PutObject may take: the rest is kept to re-read the
+/// original's ETag and, if it changed, to delete the variant again.
+const PUT_SHARE: f64 = 0.8;
+
+/// Fetch the original, transform it (on a blocking thread), store the variant and check the
+/// original did not change meanwhile, all before `deadline`. `body_budget` is the largest
+/// encoded image that still fits a generated response.
 pub async fn make_variant<S: Store>(
     store: &S,
     key: &Key,
@@ -74,18 +97,66 @@ pub async fn make_variant<S: Store>(
         .run(1.0, "transforming", tokio::task::spawn_blocking(move || transform::run(&input, &opts)))
         .await?
         .map_err(|e| EdgeError::Transform(transform::TransformError::Internal(e.to_string())))??;
-    // One PutObject of the whole body: S3 stores all of it or nothing, and a PUT cut off by
-    // the deadline is dropped before it completes, so no partial variant can be left behind.
-    let put = store.put_variant(key, Bytes::from(output.bytes.clone()), format.content_type(), &cfg.cache_control);
-    let stored = match deadline.run(1.0, "storing the variant", put).await.and_then(|r| r.map_err(EdgeError::Store)) {
-        Ok(()) => true,
-        Err(e) => {
-            // The image is still good: return it; the next miss will try to store it again.
-            tracing::warn!(key = %key, error = %e, "storing the variant failed");
-            false
+    let put = Put { key, original, source_etag: obj.etag.as_deref(), content_type: format.content_type() };
+    let kept = put.keep(store, Bytes::from(output.bytes.clone()), cfg, deadline).await;
+    Ok(Made { output, kept })
+}
+
+/// One variant to store, and the original it was made from.
+struct Put<'a> {
+    key: &'a Key,
+    original: &'a Key,
+    /// The original's ETag when the transform read it.
+    source_etag: Option<&'a str>,
+    content_type: &'a str,
+}
+
+impl Put<'_> {
+    /// Store the variant, recording the original's ETag, then re-read the original's ETag.
+    /// This closes the race with an overwrite: a janitor that ran between our GET and our
+    /// PUT looked for this variant and did not find it. S3 is strongly consistent
+    /// (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/Welcome.html#ConsistencyModel>):
+    /// an overwrite that completed before our HEAD is seen by it, and one that completes
+    /// after it is followed by a notification whose janitor finds this variant.
+    async fn keep<S: Store>(&self, store: &S, body: Bytes, cfg: &Config, deadline: Deadline) -> Kept {
+        let cache_control = cfg.variant_cache_control();
+        let meta = VariantMeta {
+            content_type: self.content_type,
+            cache_control: &cache_control,
+            source_etag: self.source_etag,
+        };
+        // One PutObject of the whole body: S3 stores all of it or nothing, and a PUT cut off by
+        // the deadline is dropped before it completes, so no partial variant can be left behind.
+        let put = store.put_variant(self.key, body, &meta);
+        let stored = match deadline.run(PUT_SHARE, "storing the variant", put).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return self.not_stored(&EdgeError::Store(e)),
+            Err(e) => return self.not_stored(&e),
+        };
+        let now = deadline.run(1.0, "re-reading the original", store.head(self.original)).await;
+        let current = match &now {
+            Ok(Ok(Some(m))) => m.etag.as_deref(),
+            _ => None,
+        };
+        if self.source_etag.is_some() && current == self.source_etag {
+            return Kept::Stored { etag: stored.etag, last_modified: SystemTime::now() };
         }
-    };
-    Ok(Made { output, stored })
+        tracing::warn!(key = %self.key, made_from = ?self.source_etag, now = ?now, "the original changed: withdrawing the variant");
+        let deleted = matches!(
+            deadline.run(1.0, "withdrawing the variant", store.delete_variants(std::slice::from_ref(self.key))).await,
+            Ok(Ok(_))
+        );
+        if !deleted {
+            tracing::error!(key = %self.key, "could not withdraw a variant of a changed original");
+        }
+        Kept::Withdrawn { deleted }
+    }
+
+    fn not_stored(&self, e: &EdgeError) -> Kept {
+        // The image is still good: return it; the next miss will try to store it again.
+        tracing::warn!(key = %self.key, error = %e, "storing the variant failed");
+        Kept::NotStored
+    }
 }
 
 /// Handle one origin response, answering before `deadline`. Anything but a 403/404 for a
@@ -111,14 +182,14 @@ pub async fn origin_response<S: Store>(
         let e = target_bucket(req, cfg).err().unwrap_or(EdgeError::NoBucket);
         return error_response(&resp.headers, &e, cfg);
     };
-    let skeleton = image_response(&resp.headers, "image/webp", cfg, Vec::new());
+    let skeleton = image_response(&resp.headers, "image/webp", cfg, &largest_kept(), Vec::new());
     let body_budget = cfg.response_budget.saturating_sub(skeleton.json_len() + 64) / 4 * 3;
     match make_variant(store, &key, &original, &variant, cfg, body_budget, deadline).await {
-        Ok(Made { output, .. }) if output.fits_budget => {
+        Ok(Made { output, kept }) if output.fits_budget => {
             tracing::info!(key = %key, bytes = output.bytes.len(), w = output.width, h = output.height, "generated");
-            image_response(&resp.headers, output.format.content_type(), cfg, output.bytes)
+            image_response(&resp.headers, output.format.content_type(), cfg, &kept, output.bytes)
         }
-        Ok(Made { stored: true, output }) => {
+        Ok(Made { kept: Kept::Stored { .. }, output }) => {
             // Too big to return inline: it is in S3 now, so send the viewer back for it.
             tracing::info!(key = %key, bytes = output.bytes.len(), "over the response budget: 302");
             let mut r = Response::new(302, reason(302));
@@ -127,7 +198,11 @@ pub async fn origin_response<S: Store>(
             set_header(&mut r.headers, "Cache-Control", "no-store");
             r
         }
-        Ok(Made { stored: false, .. }) => error_response(&resp.headers, &EdgeError::OverBudgetUnstored, cfg),
+        Ok(Made { kept: Kept::NotStored, .. }) => error_response(&resp.headers, &EdgeError::OverBudgetUnstored, cfg),
+        // Withdrawn: there is nothing current to redirect to yet; a retry makes it afresh.
+        Ok(Made { kept: Kept::Withdrawn { .. }, .. }) => {
+            error_response(&resp.headers, &EdgeError::OriginalChanged, cfg)
+        }
         Err(e) => error_response(&resp.headers, &e, cfg),
     }
 }
@@ -140,11 +215,29 @@ fn carry(from: &Headers, to: &mut Headers) {
     }
 }
 
-fn image_response(origin_headers: &Headers, content_type: &str, cfg: &Config, body: Vec<u8>) -> Response {
+/// The largest validators an image response carries, to size the body budget: an S3 ETag
+/// is at most 32 hex digits, a dash and a part count (at most 10,000 parts), quoted.
+fn largest_kept() -> Kept {
+    Kept::Stored { etag: Some(format!("\"{}-10000\"", "0".repeat(32))), last_modified: SystemTime::UNIX_EPOCH }
+}
+
+/// A generated image. Only a stored and verified variant is cacheable, with validators
+/// (ETag, Last-Modified) so that a browser's revalidation is a 304, not a transform;
+/// anything else is `no-store`: an unstored one must be retried, a withdrawn one is stale.
+fn image_response(origin_headers: &Headers, content_type: &str, cfg: &Config, kept: &Kept, body: Vec<u8>) -> Response {
     let mut r = Response::new(200, reason(200));
     carry(origin_headers, &mut r.headers);
     set_header(&mut r.headers, "Content-Type", content_type);
-    set_header(&mut r.headers, "Cache-Control", cfg.cache_control.clone());
+    match kept {
+        Kept::Stored { etag, last_modified } => {
+            set_header(&mut r.headers, "Cache-Control", cfg.variant_cache_control());
+            if let Some(e) = etag {
+                set_header(&mut r.headers, "ETag", e.clone());
+            }
+            set_header(&mut r.headers, "Last-Modified", http_date(*last_modified));
+        }
+        Kept::NotStored | Kept::Withdrawn { .. } => set_header(&mut r.headers, "Cache-Control", "no-store"),
+    }
     set_header(&mut r.headers, "X-Edge-Resize", "generated");
     r.body = Some(base64::engine::general_purpose::STANDARD.encode(body));
     r.body_encoding = Some(BodyEncoding::Base64);

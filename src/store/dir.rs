@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{guard, Object, Store, StoreError};
+use super::{guard, Meta, Object, Store, StoreError, Stored, VariantMeta};
 use crate::spec::Key;
 use crate::Config;
 
@@ -36,6 +36,12 @@ fn io_err(key: &Key, e: std::io::Error) -> StoreError {
     }
 }
 
+/// A file's entity tag: modification time and length, as nginx and Apache make them.
+fn file_etag(meta: &std::fs::Metadata) -> Option<String> {
+    let m = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(format!("\"{:x}-{:x}\"", m.as_nanos(), meta.len()))
+}
+
 impl Store for DirStore {
     async fn get(&self, key: &Key, max_bytes: u64) -> Result<Object, StoreError> {
         let path = self.path(key);
@@ -47,15 +53,34 @@ impl Store for DirStore {
             return Err(StoreError::TooLarge { key: key.to_string(), size: meta.len(), limit: max_bytes });
         }
         let bytes = tokio::fs::read(&path).await.map_err(|e| io_err(key, e))?;
-        let etag = meta.modified().ok().and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok());
         Ok(Object {
             bytes: Bytes::from(bytes),
             content_type: None,
-            etag: etag.map(|d| format!("\"{:x}-{:x}\"", d.as_nanos(), meta.len())),
+            etag: file_etag(&meta),
+            last_modified: meta.modified().ok(),
         })
     }
 
-    async fn put_variant(&self, key: &Key, body: Bytes, _ct: &str, _cc: &str) -> Result<(), StoreError> {
+    async fn head(&self, key: &Key) -> Result<Option<Meta>, StoreError> {
+        match tokio::fs::metadata(self.path(key)).await {
+            Ok(m) if m.is_file() => Ok(Some(Meta {
+                etag: file_etag(&m),
+                last_modified: m.modified().ok(),
+                version_id: None,
+                source_etag: None,
+            })),
+            Ok(_) => Ok(None),
+            Err(e) => match io_err(key, e) {
+                StoreError::NotFound(_) => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// The directory keeps no metadata: content type, cache-control and the source ETag
+    /// are not recorded (`serve` derives the first two; the third only matters to the janitor,
+    /// which works on S3).
+    async fn put_variant(&self, key: &Key, body: Bytes, _meta: &VariantMeta<'_>) -> Result<Stored, StoreError> {
         guard(key, &self.cfg)?;
         let path = self.path(key);
         let dir = path.parent().ok_or_else(|| StoreError::Other(format!("{key}: no parent")))?;
@@ -67,7 +92,8 @@ impl Store for DirStore {
             let _ = tokio::fs::remove_file(&tmp).await;
             return Err(io_err(key, e));
         }
-        Ok(())
+        let meta = tokio::fs::metadata(&path).await.map_err(|e| io_err(key, e))?;
+        Ok(Stored { etag: file_etag(&meta) })
     }
 
     async fn delete_variants(&self, keys: &[Key]) -> Result<Vec<Key>, StoreError> {

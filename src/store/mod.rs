@@ -8,6 +8,7 @@ mod dir;
 pub(crate) mod s3;
 
 use std::future::Future;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 
@@ -23,6 +24,44 @@ use crate::Config;
 pub struct Object {
     pub bytes: Bytes,
     pub content_type: Option<String>,
+    /// The entity tag, quoted as S3 sends it (`"9b2cf535f27731c974343645a3985328"`). A
+    /// store must give one: the origin-response records it in the variant and compares it
+    /// with the original's after storing (see `edge::origin`).
+    pub etag: Option<String>,
+    pub last_modified: Option<SystemTime>,
+}
+
+/// What a HEAD says about an object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// The entity tag, quoted, as in `Object::etag`.
+    pub etag: Option<String>,
+    pub last_modified: Option<SystemTime>,
+    /// The current version's id in a versioned bucket (`None` when unversioned).
+    pub version_id: Option<String>,
+    /// For a variant: the ETag of the original it was made from, recorded in S3 user
+    /// metadata (`x-amz-meta-source-etag`). `None` for variants stored before it was
+    /// recorded, and in the directory store, which keeps no metadata.
+    pub source_etag: Option<String>,
+}
+
+/// S3 user-metadata name (without `x-amz-meta-`) under which a variant records its
+/// original's ETag.
+pub const SOURCE_ETAG: &str = "source-etag";
+
+/// How a variant is stored.
+#[derive(Debug, Clone, Copy)]
+pub struct VariantMeta<'a> {
+    pub content_type: &'a str,
+    pub cache_control: &'a str,
+    /// ETag of the original the variant was made from.
+    pub source_etag: Option<&'a str>,
+}
+
+/// A stored variant, as the store acknowledged it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// The stored object's ETag (PutObject's answer), quoted.
     pub etag: Option<String>,
 }
 
@@ -38,6 +77,10 @@ pub enum StoreError {
     TooLarge { key: String, size: u64, limit: u64 },
     #[error("a conditional write lost the race: {0}")]
     PreconditionFailed(String),
+    /// A HEAD answered 403. Without `s3:ListBucket` S3 answers 403, not 404, for a missing
+    /// key, so a HEAD cannot tell "missing" from "not allowed" and says neither.
+    #[error("access denied (or missing, without s3:ListBucket): {0}")]
+    Forbidden(String),
     #[error("store unavailable (after retries): {0}")]
     Unavailable(String),
     #[error("store error: {0}")]
@@ -54,17 +97,18 @@ impl StoreError {
 pub trait Store: Send + Sync {
     /// Read an object, refusing (before reading the body) anything over `max_bytes`.
     fn get(&self, key: &Key, max_bytes: u64) -> impl Future<Output = Result<Object, StoreError>> + Send;
-    /// Write a variant with its content type and cache-control. Never a partial object:
-    /// S3 PUTs are atomic, the directory store writes a temporary file and renames it.
+    /// Write a variant with its content type, cache-control and source ETag. Never a partial
+    /// object: S3 PUTs are atomic, the directory store writes a temporary file and renames it.
     fn put_variant(
         &self,
         key: &Key,
         body: Bytes,
-        content_type: &str,
-        cache_control: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        meta: &VariantMeta<'_>,
+    ) -> impl Future<Output = Result<Stored, StoreError>> + Send;
     /// Delete variants (missing ones are not an error); returns the keys deleted.
     fn delete_variants(&self, keys: &[Key]) -> impl Future<Output = Result<Vec<Key>, StoreError>> + Send;
+    /// An object's metadata without its body; `Ok(None)` when it does not exist.
+    fn head(&self, key: &Key) -> impl Future<Output = Result<Option<Meta>, StoreError>> + Send;
 }
 
 /// The one check every write and delete goes through.
@@ -91,11 +135,11 @@ impl Store for AnyStore {
             AnyStore::S3(s) => s.get(key, max_bytes).await,
         }
     }
-    async fn put_variant(&self, key: &Key, body: Bytes, ct: &str, cc: &str) -> Result<(), StoreError> {
+    async fn put_variant(&self, key: &Key, body: Bytes, meta: &VariantMeta<'_>) -> Result<Stored, StoreError> {
         match self {
-            AnyStore::Dir(s) => s.put_variant(key, body, ct, cc).await,
+            AnyStore::Dir(s) => s.put_variant(key, body, meta).await,
             #[cfg(feature = "aws")]
-            AnyStore::S3(s) => s.put_variant(key, body, ct, cc).await,
+            AnyStore::S3(s) => s.put_variant(key, body, meta).await,
         }
     }
     async fn delete_variants(&self, keys: &[Key]) -> Result<Vec<Key>, StoreError> {
@@ -103,6 +147,13 @@ impl Store for AnyStore {
             AnyStore::Dir(s) => s.delete_variants(keys).await,
             #[cfg(feature = "aws")]
             AnyStore::S3(s) => s.delete_variants(keys).await,
+        }
+    }
+    async fn head(&self, key: &Key) -> Result<Option<Meta>, StoreError> {
+        match self {
+            AnyStore::Dir(s) => s.head(key).await,
+            #[cfg(feature = "aws")]
+            AnyStore::S3(s) => s.head(key).await,
         }
     }
 }

@@ -11,7 +11,7 @@ use aws_sdk_s3::Client;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use bytes::Bytes;
 
-use super::{guard, Object, Store, StoreError};
+use super::{guard, Meta, Object, Store, StoreError, Stored, VariantMeta, SOURCE_ETAG};
 use crate::spec::Key;
 use crate::Config;
 
@@ -123,6 +123,7 @@ impl S3Store {
         }
         let content_type = out.content_type().map(str::to_string);
         let etag = out.e_tag().map(str::to_string);
+        let last_modified = out.last_modified().and_then(|t| std::time::SystemTime::try_from(*t).ok());
         let body = match out.body.collect().await {
             Ok(b) => b.into_bytes(),
             Err(e) => return Read::Cut(format!("{key}: reading body: {e}")),
@@ -130,7 +131,7 @@ impl S3Store {
         if body.len() as u64 > max_bytes || (len > 0 && body.len() as u64 != len) {
             return Read::Cut(format!("{key}: body is {} bytes, expected {len}", body.len()));
         }
-        Read::Done(Ok(Object { bytes: body, content_type, etag }))
+        Read::Done(Ok(Object { bytes: body, content_type, etag, last_modified }))
     }
 }
 
@@ -152,25 +153,39 @@ impl Store for S3Store {
         }
     }
 
-    async fn put_variant(
-        &self,
-        key: &Key,
-        body: Bytes,
-        content_type: &str,
-        cache_control: &str,
-    ) -> Result<(), StoreError> {
+    async fn put_variant(&self, key: &Key, body: Bytes, meta: &VariantMeta<'_>) -> Result<Stored, StoreError> {
         guard(key, &self.cfg)?;
-        self.client
+        let mut put = self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(key.as_str())
-            .content_type(content_type)
-            .cache_control(cache_control)
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .map_err(|e| classify(key.as_str(), e, false))?;
-        Ok(())
+            .content_type(meta.content_type)
+            .cache_control(meta.cache_control)
+            .body(ByteStream::from(body));
+        if let Some(e) = meta.source_etag {
+            put = put.metadata(SOURCE_ETAG, e);
+        }
+        let out = put.send().await.map_err(|e| classify(key.as_str(), e, false))?;
+        Ok(Stored { etag: out.e_tag().map(str::to_string) })
+    }
+
+    /// HeadObject. 404 is `None`; 403 is `Forbidden`, since without `s3:ListBucket` S3 says
+    /// 403 for a missing key too and the caller must decide what that means.
+    async fn head(&self, key: &Key) -> Result<Option<Meta>, StoreError> {
+        match self.client.head_object().bucket(&self.bucket).key(key.as_str()).send().await {
+            Ok(o) => Ok(Some(Meta {
+                etag: o.e_tag().map(str::to_string),
+                last_modified: o.last_modified().and_then(|t| std::time::SystemTime::try_from(*t).ok()),
+                version_id: o.version_id().map(str::to_string),
+                source_etag: o.metadata().and_then(|m| m.get(SOURCE_ETAG)).cloned(),
+            })),
+            Err(e) => match e.raw_response().map(|r| r.status().as_u16()) {
+                Some(404) => Ok(None),
+                Some(403) => Err(StoreError::Forbidden(key.to_string())),
+                _ => Err(classify(key.as_str(), e, false)),
+            },
+        }
     }
 
     async fn delete_variants(&self, keys: &[Key]) -> Result<Vec<Key>, StoreError> {
