@@ -136,14 +136,16 @@ fn peak_rss_kb(cmd: &[String], dir: &Path) -> f64 {
 
 fn main() {
     let dir = root().join("target/bench-compare");
-    let photos = std::env::var_os("BENCH_PHOTOS").map(PathBuf::from).unwrap_or_else(|| root().join("target/bench-photos"));
+    let photos =
+        std::env::var_os("BENCH_PHOTOS").map(PathBuf::from).unwrap_or_else(|| root().join("target/bench-photos"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(photos.join(STRESS.file), common::jpeg(4000, 2666)).unwrap();
     let mut rows = Vec::new();
     let mut log_ratios = Vec::new();
     for t in TASKS.iter().chain([&STRESS]) {
         let in_path = photos.join(t.file);
-        let input = std::fs::read(&in_path).unwrap_or_else(|e| panic!("{}: {e} (scripts/bench-photos.sh)", in_path.display()));
+        let input =
+            std::fs::read(&in_path).unwrap_or_else(|e| panic!("{}: {e} (scripts/bench-photos.sh)", in_path.display()));
         let reference = reference(&input, t);
         let name = format!("{}-{}-{}", t.file.split('.').next().unwrap_or(t.file), t.out, ext(t.format));
 
@@ -223,5 +225,8 @@ fn main() {
         println!("{r}");
     }
     let geomean = (log_ratios.iter().sum::<f64>() / log_ratios.len() as f64).exp();
-    println!("\ngeometric mean edge-resize / sharp over the {} real tasks: **{geomean:.2}** (the stress case excluded)", log_ratios.len());
+    println!(
+        "\ngeometric mean edge-resize / sharp over the {} real tasks: **{geomean:.2}** (the stress case excluded)",
+        log_ratios.len()
+    );
 }

@@ -153,10 +153,23 @@ pub const FORBIDDEN_RESPONSE_HEADERS: &[&str] = &[
     "via",
 ];
 
+/// Name prefixes CloudFront disallows in a function's response ("X-Amz-Cf-*", "X-Edge-*",
+/// and the X-Amzn-* headers it sets itself): an answer carrying one fails validation and
+/// the viewer gets a 502.
+/// <https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/edge-function-restrictions-all.html>
+pub const FORBIDDEN_RESPONSE_HEADER_PREFIXES: &[&str] = &["x-amz-cf-", "x-edge-", "x-amzn-"];
+
+/// True when a function may not set `name` (any case) on a response it returns.
+pub fn is_forbidden_response_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    FORBIDDEN_RESPONSE_HEADERS.contains(&lower.as_str())
+        || FORBIDDEN_RESPONSE_HEADER_PREFIXES.iter().any(|p| lower.starts_with(p))
+}
+
 /// Set a header (replacing it), keeping CloudFront's lower-case map convention.
 pub fn set_header(h: &mut Headers, name: &str, value: impl Into<String>) {
     let lower = name.to_ascii_lowercase();
-    debug_assert!(!FORBIDDEN_RESPONSE_HEADERS.contains(&lower.as_str()));
+    debug_assert!(!is_forbidden_response_header(&lower), "{name} may not be set by a Lambda@Edge function");
     h.insert(lower, vec![Header { key: Some(name.to_string()), value: value.into() }]);
 }
 
@@ -186,6 +199,16 @@ impl Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disallowed_headers_by_name_and_prefix() {
+        for h in ["X-Edge-Resize", "x-amz-cf-pop", "X-Amzn-RequestId", "Via", "transfer-encoding"] {
+            assert!(is_forbidden_response_header(h), "{h}");
+        }
+        for h in ["X-Resize-Result", "Cache-Control", "ETag", "Server-Timing"] {
+            assert!(!is_forbidden_response_header(h), "{h}");
+        }
+    }
 
     #[test]
     fn golden_events_round_trip() {

@@ -279,7 +279,7 @@ async fn fetch(edge: &Edge, req: &Request) -> HttpResponse {
         }
     };
     let r = origin_response(req, origin, cfg, Some(&edge.store), Deadline::for_config(cfg)).await;
-    let generated = header(&r.headers, "x-edge-resize") == Some("generated");
+    let generated = header(&r.headers, "x-resize-result") == Some("generated");
     if generated {
         edge.stats.transforms.fetch_add(1, Ordering::Relaxed);
         // As CloudFront does: what the origin says not to store is not cached.

@@ -79,7 +79,7 @@ async fn transient_read_faults_are_retried() {
         rig.proxy.next(Method::GET, [fault, fault]);
         let (r, _) = rig.miss(VARIANT, &cfg).await;
         assert_eq!(r.status, "200", "{fault:?}: {:?}", r.body);
-        assert_eq!(header(&r.headers, "x-edge-resize"), Some("generated"), "{fault:?}");
+        assert_eq!(header(&r.headers, "x-resize-result"), Some("generated"), "{fault:?}");
         assert_eq!(rig.proxy.seen(Method::GET), 3, "{fault:?}: two faults, then the good GET");
         assert!(rig.stored(VARIANT).await, "{fault:?}: the variant was stored");
     }
@@ -131,7 +131,7 @@ async fn failed_put_still_returns_the_image_and_stores_nothing() {
         rig.proxy.always(Method::PUT, fault);
         let (r, took) = rig.miss(VARIANT, &cfg).await;
         assert_eq!(r.status, "200", "{fault:?}: {:?}", r.body);
-        assert_eq!(header(&r.headers, "x-edge-resize"), Some("generated"), "{fault:?}");
+        assert_eq!(header(&r.headers, "x-resize-result"), Some("generated"), "{fault:?}");
         assert!(r.body.as_ref().is_some_and(|b| b.len() > 1000), "{fault:?}: the image is in the answer");
         assert!(took < budget, "{fault:?}: answered after {took:?}");
         assert!(rig.proxy.seen(Method::PUT) >= 1, "{fault:?}");

@@ -35,6 +35,10 @@ async fn miss_makes_stores_and_returns_the_variant() {
     // Read-only headers carried over, S3's own dropped.
     assert_eq!(header(&r.headers, "transfer-encoding"), Some("chunked"));
     assert!(!r.headers.contains_key("x-amz-request-id"));
+    // CloudFront refuses (502) an answer carrying a disallowed header, X-Edge-* among them.
+    let disallowed = edge_resize::cloudfront::FORBIDDEN_RESPONSE_HEADER_PREFIXES;
+    assert!(r.headers.keys().all(|k| !disallowed.iter().any(|p| k.starts_with(p))), "{:?}", r.headers.keys());
+    assert_eq!(header(&r.headers, "x-resize-result"), Some("generated"));
     assert!(r.json_len() <= cfg.response_budget);
     let img = image::load_from_memory(&body(&r)).unwrap();
     assert_eq!((img.width(), img.height()), (100, 100));

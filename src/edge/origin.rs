@@ -238,7 +238,7 @@ fn image_response(origin_headers: &Headers, content_type: &str, cfg: &Config, ke
         }
         Kept::NotStored | Kept::Withdrawn { .. } => set_header(&mut r.headers, "Cache-Control", "no-store"),
     }
-    set_header(&mut r.headers, "X-Edge-Resize", "generated");
+    set_header(&mut r.headers, "X-Resize-Result", "generated");
     r.body = Some(base64::engine::general_purpose::STANDARD.encode(body));
     r.body_encoding = Some(BodyEncoding::Base64);
     r
