@@ -125,3 +125,47 @@ async fn s3_edge_second_request_is_an_s3_hit() {
     let s = stats(&url).await;
     assert_eq!((s["transforms"].as_u64(), s["origin_hits"].as_u64()), (Some(1), Some(1)));
 }
+
+/// A 1280x853 JPEG made from the coffee photo, so a 640-wide variant is a real downscale.
+fn wide_jpeg() -> Vec<u8> {
+    let img = image::load_from_memory(&fixture("coffee.jpg")).unwrap();
+    let big = img.resize_exact(1280, 853, image::imageops::FilterType::Triangle);
+    let mut out = Vec::new();
+    big.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Jpeg).unwrap();
+    out
+}
+
+/// What responsive pages send: `srcset` widths, heights and device pixel ratios.
+#[tokio::test]
+async fn srcset_widths_and_dpr() {
+    let dir = dir_with_fixtures();
+    std::fs::write(dir.path().join("image/wide.jpg"), wide_jpeg()).unwrap();
+    let cfg = Arc::new(Config::default());
+    let (url, _) = start(AnyStore::Dir(DirStore::new(dir.path(), cfg.clone())), cfg).await;
+    let size_of = |b: &[u8]| {
+        let img = image::load_from_memory(b).unwrap();
+        (img.width(), img.height())
+    };
+
+    let r = reqwest::get(format!("{url}/image/wide.jpg?w=640")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(size_of(&r.bytes().await.unwrap()), (640, 427), "640 wide, aspect kept");
+    assert!(dir.path().join("image/640x0/wide.jpg").exists());
+    let r = reqwest::get(format!("{url}/image/wide.jpg?w=700&fit=inside")).await.unwrap();
+    assert_eq!(r.headers()["x-edge-cache"], "hit", "snapped to the same 640x0 key");
+
+    let r = reqwest::get(format!("{url}/image/wide.jpg?d=100&dpr=2")).await.unwrap();
+    assert_eq!(size_of(&r.bytes().await.unwrap()), (200, 200));
+    assert!(dir.path().join("image/200x200/wide.jpg").exists());
+
+    let r = reqwest::get(format!("{url}/image/wide.jpg?h=128&dpr=1.5")).await.unwrap();
+    assert_eq!(size_of(&r.bytes().await.unwrap()), (192, 128), "192 high asked: snapped down to 0x128");
+    assert!(dir.path().join("image/0x128/wide.jpg").exists());
+
+    // Never enlarged: the 600-wide original asked for 1080 is 600 wide.
+    let r = reqwest::get(format!("{url}/image/coffee.jpg?w=1080")).await.unwrap();
+    assert_eq!(size_of(&r.bytes().await.unwrap()), (600, 400));
+
+    let r = reqwest::get(format!("{url}/image/wide.jpg?w=640&dpr=4")).await.unwrap();
+    assert_eq!(r.status(), 400);
+}
