@@ -82,6 +82,9 @@ pub struct Config {
     pub cache_control: String,
     /// Cache-Control of a 404 for a missing original. Default 60 s.
     pub not_found_cache_control: String,
+    /// Cache-Control of a 415 for an original in a format this build does not decode
+    /// (AVIF, HEIC). Default 60 s: short, since a build that decodes it may be deployed.
+    pub unsupported_cache_control: String,
     /// Byte budget of a generated origin response (headers + base64 body).
     /// Default 1,000,000 (Lambda@Edge's 1 MB for origin triggers, less headroom).
     pub response_budget: usize,
@@ -125,6 +128,7 @@ impl Default for Config {
             upscale: false,
             cache_control: "public, max-age=31536000, immutable".into(),
             not_found_cache_control: "public, max-age=60".into(),
+            unsupported_cache_control: "public, max-age=60".into(),
             response_budget: 1_000_000,
             reencode_attempts: 3,
             origin_timeout_ms: 25_000,

@@ -21,7 +21,7 @@ async fn start(store: AnyStore, cfg: Arc<Config>) -> (String, Arc<Edge>) {
 fn dir_with_fixtures() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(d.path().join("image")).unwrap();
-    for f in ["coffee.jpg", "truncated.jpg", "alpha.png"] {
+    for f in ["coffee.jpg", "truncated.jpg", "alpha.png", "quadrants.avif", "quadrants.heic"] {
         std::fs::write(d.path().join("image").join(f), fixture(f)).unwrap();
     }
     d
@@ -168,4 +168,25 @@ async fn srcset_widths_and_dpr() {
 
     let r = reqwest::get(format!("{url}/image/wide.jpg?w=640&dpr=4")).await.unwrap();
     assert_eq!(r.status(), 400);
+}
+
+/// AVIF and HEIC originals: a 415 that names the format and the reason, cached briefly,
+/// not a 502 blaming the origin; the originals themselves are still served as they are.
+#[tokio::test]
+async fn avif_and_heic_originals_are_415_with_the_reason() {
+    let dir = dir_with_fixtures();
+    let cfg = Arc::new(Config::default());
+    let (url, _) = start(AnyStore::Dir(DirStore::new(dir.path(), cfg.clone())), cfg).await;
+    for (file, name) in [("quadrants.avif", "AVIF"), ("quadrants.heic", "HEIC")] {
+        let r = reqwest::get(format!("{url}/image/{file}?w=640")).await.unwrap();
+        assert_eq!(r.status(), 415, "{file}");
+        assert_eq!(r.headers()["cache-control"], "public, max-age=60");
+        let body = r.text().await.unwrap();
+        assert!(body.starts_with(&format!("{name} originals are not supported: no ")), "{body}");
+        let r = reqwest::get(format!("{url}/image/{file}")).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.bytes().await.unwrap().to_vec(), fixture(file));
+    }
+    assert!(!dir.path().join("image/640x0/quadrants.heic").exists());
+    assert_eq!(stats(&url).await["errors"], 0, "a 415 is not a server error");
 }

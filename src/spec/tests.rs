@@ -38,6 +38,11 @@ fn format_fit_quality_segments() {
     assert_eq!(variant_uri("/image/test.jpg", "d=100&q=95", ""), "/image/100x100/test.jpg");
     assert_eq!(variant_uri("/image/test.jpg", "d=100&q=1", ""), "/image/100x100-q50/test.jpg");
     assert_eq!(variant_uri("/image/anim.gif", "d=100", ""), "/image/100x100/anim.gif");
+    // HEIC originals become JPEG unless another format is asked for.
+    assert_eq!(variant_uri("/image/IMG_0001.HEIC", "w=640", ""), "/image/640x0/IMG_0001.HEIC");
+    assert_eq!(variant_uri("/image/p.heic", "d=100&format=jpeg", webp), "/image/100x100/p.heic");
+    assert_eq!(variant_uri("/image/p.heif", "d=100", webp), "/image/100x100/webp/p.heif");
+    assert_eq!(parse_variant_key(&Key::new("image/100x100/jpeg/p.heic").unwrap(), &cfg()), None);
 }
 
 #[test]

@@ -132,10 +132,12 @@ impl Format {
         }
     }
     /// The output format of an original with this extension when no other is asked for:
-    /// the same format, except GIF, which becomes PNG (no GIF encoder; first frame only).
+    /// the same format, except GIF, which becomes PNG (no GIF encoder; first frame only),
+    /// and HEIC/HEIF, which become JPEG (only Safari shows HEIC).
     pub fn for_original_ext(ext: &str) -> Option<Format> {
         match ext {
             "gif" => Some(Format::Png),
+            "heic" | "heif" => Some(Format::Jpeg),
             e => Format::parse(e),
         }
     }
