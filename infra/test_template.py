@@ -9,7 +9,9 @@ import yaml
 
 T = yaml.safe_load((pathlib.Path(__file__).parent / "template.yaml").read_text())
 R = T["Resources"]
-SIZES = ["100x100", "200x200", "300x300", "640x480", "1280x720"]
+# The default `sizes` of src/config.rs: the boxes, then each srcset width as a width and a height.
+WIDTHS = [16, 32, 48, 64, 96, 128, 256, 384, 640, 750, 828, 1080, 1200, 1920, 2048, 3840]
+SIZES = ["100x100", "200x200", "300x300", "640x480", "1280x720"] + [f"{w}x0" for w in WIDTHS] + [f"0x{w}" for w in WIDTHS]
 
 
 def statements(role):

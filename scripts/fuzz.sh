@@ -36,6 +36,7 @@ done <<'SEEDS'
 /image/640x480-inside-q50/webp/coffee.jpg\n\n
 /image/a/%2e%2e/b.png\nd=99999999&d=1\n
 /image/x.jpg\nformat=png&w=abc\nimage/png
+/image/coffee.jpg\nw=320&dpr=1.5&fit=inside\nimage/avif,image/webp
 SEEDS
 
 # One build for all targets (the crate without its `aws` feature: no SDK to compile).

@@ -57,7 +57,8 @@ pub struct Config {
     /// URI prefix under which originals live and variants are made. Default `/image/`.
     pub prefix: String,
     /// The size allow-list. `WxH`; `Wx0` / `0xH` keep the aspect ratio.
-    /// Default 100x100, 200x200, 300x300, 640x480, 1280x720.
+    /// Default the boxes 100x100, 200x200, 300x300, 640x480, 1280x720, and each of
+    /// [`SRCSET_WIDTHS`] as a width (`640x0`) and as a height (`0x640`).
     pub sizes: Vec<Size>,
     /// Sizes not on the list: snap (default) or reject.
     pub unlisted: Unlisted,
@@ -90,6 +91,9 @@ pub struct Config {
     pub cdn_max_age_s: u32,
     /// Cache-Control of a 404 for a missing original. Default 60 s.
     pub not_found_cache_control: String,
+    /// Cache-Control of a 415 for an original in a format this build does not decode
+    /// (AVIF, HEIC). Default 60 s: short, since a build that decodes it may be deployed.
+    pub unsupported_cache_control: String,
     /// Byte budget of a generated origin response (headers + base64 body).
     /// Default 1,000,000 (Lambda@Edge's 1 MB for origin triggers, less headroom).
     pub response_budget: usize,
@@ -132,13 +136,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             prefix: "/image/".into(),
-            sizes: vec![
-                Size::new(100, 100),
-                Size::new(200, 200),
-                Size::new(300, 300),
-                Size::new(640, 480),
-                Size::new(1280, 720),
-            ],
+            sizes: default_sizes(),
             unlisted: Unlisted::Snap,
             fit: Fit::Cover,
             fits: vec![Fit::Cover, Fit::Inside, Fit::Fill],
@@ -151,6 +149,7 @@ impl Default for Config {
             browser_max_age_s: 3_600,
             cdn_max_age_s: 2_592_000,
             not_found_cache_control: "public, max-age=60".into(),
+            unsupported_cache_control: "public, max-age=60".into(),
             response_budget: 1_000_000,
             reencode_attempts: 3,
             origin_timeout_ms: 25_000,
@@ -165,6 +164,18 @@ impl Default for Config {
             ledger_key: "_edge-resize/invalidation-ledger.json".into(),
         }
     }
+}
+
+/// The widths responsive pages ask for: Next.js's default `imageSizes` (16-384) and
+/// `deviceSizes` (640-3840), which cover the usual `srcset` `w` descriptors.
+/// <https://nextjs.org/docs/app/api-reference/components/image#devicesizes>
+pub const SRCSET_WIDTHS: [u32; 16] = [16, 32, 48, 64, 96, 128, 256, 384, 640, 750, 828, 1080, 1200, 1920, 2048, 3840];
+
+fn default_sizes() -> Vec<Size> {
+    let boxes = [(100, 100), (200, 200), (300, 300), (640, 480), (1280, 720)].map(|(w, h)| Size::new(w, h));
+    let widths = SRCSET_WIDTHS.map(|w| Size::new(w, 0));
+    let heights = SRCSET_WIDTHS.map(|h| Size::new(0, h));
+    boxes.into_iter().chain(widths).chain(heights).collect()
 }
 
 fn default_formats() -> Vec<Format> {
@@ -294,5 +305,26 @@ mod tests {
         assert!(Config::from_json(r#"{"head_concurrency": 0}"#, "t").is_err());
         // Removed settings are refused, not silently ignored.
         assert!(Config::from_json(r#"{"cache_control": "public, max-age=31536000, immutable"}"#, "t").is_err());
+    }
+
+    #[test]
+    fn default_sizes_are_boxes_then_srcset_widths_and_heights() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert_eq!(c.sizes.len(), 5 + 2 * SRCSET_WIDTHS.len());
+        assert!(c.sizes.contains(&Size::new(640, 0)) && c.sizes.contains(&Size::new(0, 3840)));
+        let unique: std::collections::HashSet<_> = c.sizes.iter().collect();
+        assert_eq!(unique.len(), c.sizes.len());
+    }
+
+    /// The template's IAM grants writes and deletes per size segment; a default size it
+    /// does not list would be made but never stored (and never cleaned up).
+    #[test]
+    fn template_grants_every_default_size() {
+        let t = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/infra/template.yaml")).unwrap();
+        for s in Config::default().sizes {
+            let pattern = format!("${{Prefix}}*{s}*/*");
+            assert_eq!(t.matches(&pattern).count(), 2, "{pattern}: PutObject and DeleteObject");
+        }
     }
 }

@@ -297,8 +297,10 @@ async fn fetch(edge: &Edge, req: &Request) -> HttpResponse {
 fn content_type_of(key: &Key, cfg: &Config) -> String {
     let format = match parse_variant_key(key, cfg) {
         Some((original, v)) => v.output_format(&original),
-        None if key.extension().as_deref() == Some("gif") => return "image/gif".into(),
-        None => key.extension().and_then(|e| Format::parse(&e)),
+        None => match key.extension().as_deref() {
+            Some(e @ ("gif" | "heic" | "heif")) => return format!("image/{e}"),
+            e => e.and_then(Format::parse),
+        },
     };
     format.map_or("application/octet-stream", Format::content_type).into()
 }

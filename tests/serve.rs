@@ -21,7 +21,7 @@ async fn start(store: AnyStore, cfg: Arc<Config>) -> (String, Arc<Edge>) {
 fn dir_with_fixtures() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(d.path().join("image")).unwrap();
-    for f in ["coffee.jpg", "truncated.jpg", "alpha.png"] {
+    for f in ["coffee.jpg", "truncated.jpg", "alpha.png", "quadrants.avif", "quadrants.heic"] {
         std::fs::write(d.path().join("image").join(f), fixture(f)).unwrap();
     }
     d
@@ -124,4 +124,69 @@ async fn s3_edge_second_request_is_an_s3_hit() {
     assert_eq!(r.bytes().await.unwrap(), first);
     let s = stats(&url).await;
     assert_eq!((s["transforms"].as_u64(), s["origin_hits"].as_u64()), (Some(1), Some(1)));
+}
+
+/// A 1280x853 JPEG made from the coffee photo, so a 640-wide variant is a real downscale.
+fn wide_jpeg() -> Vec<u8> {
+    let img = image::load_from_memory(&fixture("coffee.jpg")).unwrap();
+    let big = img.resize_exact(1280, 853, image::imageops::FilterType::Triangle);
+    let mut out = Vec::new();
+    big.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Jpeg).unwrap();
+    out
+}
+
+/// What responsive pages send: `srcset` widths, heights and device pixel ratios.
+#[tokio::test]
+async fn srcset_widths_and_dpr() {
+    let dir = dir_with_fixtures();
+    std::fs::write(dir.path().join("image/wide.jpg"), wide_jpeg()).unwrap();
+    let cfg = Arc::new(Config::default());
+    let (url, _) = start(AnyStore::Dir(DirStore::new(dir.path(), cfg.clone())), cfg).await;
+    let size_of = |b: &[u8]| {
+        let img = image::load_from_memory(b).unwrap();
+        (img.width(), img.height())
+    };
+
+    let r = reqwest::get(format!("{url}/image/wide.jpg?w=640")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(size_of(&r.bytes().await.unwrap()), (640, 427), "640 wide, aspect kept");
+    assert!(dir.path().join("image/640x0/wide.jpg").exists());
+    let r = reqwest::get(format!("{url}/image/wide.jpg?w=700&fit=inside")).await.unwrap();
+    assert_eq!(r.headers()["x-edge-cache"], "hit", "snapped to the same 640x0 key");
+
+    let r = reqwest::get(format!("{url}/image/wide.jpg?d=100&dpr=2")).await.unwrap();
+    assert_eq!(size_of(&r.bytes().await.unwrap()), (200, 200));
+    assert!(dir.path().join("image/200x200/wide.jpg").exists());
+
+    let r = reqwest::get(format!("{url}/image/wide.jpg?h=128&dpr=1.5")).await.unwrap();
+    assert_eq!(size_of(&r.bytes().await.unwrap()), (192, 128), "192 high asked: snapped down to 0x128");
+    assert!(dir.path().join("image/0x128/wide.jpg").exists());
+
+    // Never enlarged: the 600-wide original asked for 1080 is 600 wide.
+    let r = reqwest::get(format!("{url}/image/coffee.jpg?w=1080")).await.unwrap();
+    assert_eq!(size_of(&r.bytes().await.unwrap()), (600, 400));
+
+    let r = reqwest::get(format!("{url}/image/wide.jpg?w=640&dpr=4")).await.unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+/// AVIF and HEIC originals: a 415 that names the format and the reason, cached briefly,
+/// not a 502 blaming the origin; the originals themselves are still served as they are.
+#[tokio::test]
+async fn avif_and_heic_originals_are_415_with_the_reason() {
+    let dir = dir_with_fixtures();
+    let cfg = Arc::new(Config::default());
+    let (url, _) = start(AnyStore::Dir(DirStore::new(dir.path(), cfg.clone())), cfg).await;
+    for (file, name) in [("quadrants.avif", "AVIF"), ("quadrants.heic", "HEIC")] {
+        let r = reqwest::get(format!("{url}/image/{file}?w=640")).await.unwrap();
+        assert_eq!(r.status(), 415, "{file}");
+        assert_eq!(r.headers()["cache-control"], "public, max-age=60");
+        let body = r.text().await.unwrap();
+        assert!(body.starts_with(&format!("{name} originals are not supported: no ")), "{body}");
+        let r = reqwest::get(format!("{url}/image/{file}")).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.bytes().await.unwrap().to_vec(), fixture(file));
+    }
+    assert!(!dir.path().join("image/640x0/quadrants.heic").exists());
+    assert_eq!(stats(&url).await["errors"], 0, "a 415 is not a server error");
 }

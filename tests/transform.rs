@@ -1,6 +1,7 @@
 //! The transform core on every fixture's hard case, with assertions on pixels and sizes.
 
 use edge_resize::spec::{Fit, Format, Size};
+use edge_resize::transform::decode::Undecoded;
 use edge_resize::transform::{run, Options, TransformError};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -135,6 +136,13 @@ fn bad_inputs_are_typed_errors() {
     assert!(matches!(run(&fixture("truncated.jpg"), &o), Err(TransformError::Corrupt { .. })));
     assert_eq!(run(&fixture("not-an-image.jpg"), &o), Err(TransformError::Unsupported));
     assert_eq!(run(&[], &o), Err(TransformError::Unsupported));
+    // AVIF and HEIC are recognised and refused with the reason, as 415, not "corrupt".
+    for (f, kind) in [("quadrants.avif", Undecoded::Avif), ("quadrants.heic", Undecoded::Heic)] {
+        let e = run(&fixture(f), &o).unwrap_err();
+        assert_eq!(e, TransformError::NotDecoded(kind));
+        assert_eq!(e.status(), 415);
+        assert!(e.to_string().starts_with(&format!("{kind} originals are not supported: no ")), "{e}");
+    }
     assert!(matches!(run(&[0xFF, 0xD8, 0xFF], &o), Err(TransformError::Corrupt { .. })));
     let mut small = o;
     small.max_pixels = 1000;

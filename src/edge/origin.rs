@@ -244,15 +244,18 @@ fn image_response(origin_headers: &Headers, content_type: &str, cfg: &Config, ke
     r
 }
 
-/// 404 for a missing original (short cache, so a new upload shows soon); anything else
-/// is a 4xx/5xx with `no-store`, never a cached broken image.
+/// 404 for a missing original and 415 for an original this build cannot decode (short
+/// caches, so a new upload or a new build shows soon); anything else is a 4xx/5xx with
+/// `no-store`, never a cached broken image.
 pub fn error_response(origin_headers: &Headers, e: &EdgeError, cfg: &Config) -> Response {
     let status = e.status();
     tracing::warn!(status, error = %e, "variant not made");
     let mut r = small_response(status, &e.to_string());
     carry(origin_headers, &mut r.headers);
-    if status == 404 {
-        set_header(&mut r.headers, "Cache-Control", cfg.not_found_cache_control.clone());
+    match status {
+        404 => set_header(&mut r.headers, "Cache-Control", cfg.not_found_cache_control.clone()),
+        415 => set_header(&mut r.headers, "Cache-Control", cfg.unsupported_cache_control.clone()),
+        _ => {}
     }
     r
 }

@@ -7,7 +7,7 @@ mod request;
 mod variant;
 
 pub use key::{Key, MAX_KEY_BYTES};
-pub use request::{negotiate, parse_query, route, snap, Params, Route};
+pub use request::{apply_dpr, negotiate, parse_query, route, snap, Params, Route};
 pub use variant::{all_variant_keys, is_image_ext, parse_variant_key, variant_key, Fit, Format, Size, Variant};
 
 /// Why a request or key was refused. Every variant maps to HTTP 400.

@@ -21,23 +21,28 @@ pub enum Route {
 /// Parsed, de-duplicated resize parameters of a query string.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Params {
+    /// The size as asked, before `dpr` and snapping: `d=` gives both sides, `w=`/`h=` one or both.
     pub size: Option<(Option<u32>, Option<u32>)>,
+    /// Device pixel ratio in hundredths (`dpr=1.5` is 150), 100..=300.
+    pub dpr: Option<u32>,
     pub fit: Option<Fit>,
     pub quality: Option<u8>,
     pub format: Option<Format>,
 }
 
-const KNOWN: [&str; 6] = ["d", "w", "h", "fit", "q", "format"];
+const KNOWN: [&str; 7] = ["d", "w", "h", "fit", "q", "format", "dpr"];
+/// `dpr=` bounds, in hundredths: 1 to 3 (phones go to 3; beyond it nobody sees the difference).
+const DPR_RANGE: std::ops::RangeInclusive<u32> = 100..=300;
 const MAX_QUERY: usize = 2048;
 
-/// Parse `d=100`, `d=640x480`, `w=`, `h=`, `fit=`, `q=`, `format=`. Unknown parameters
+/// Parse `d=100`, `d=640x480`, `w=`, `h=`, `dpr=`, `fit=`, `q=`, `format=`. Unknown parameters
 /// are ignored (they cannot fragment the cache: the query is dropped). A known parameter
 /// given twice, or with a bad value, is a typed error.
 pub fn parse_query(query: &str) -> Result<Params, SpecError> {
     if query.len() > MAX_QUERY {
         return Err(SpecError::BadQuery("query string too long".into()));
     }
-    let mut seen: [Option<String>; 6] = Default::default();
+    let mut seen: [Option<String>; 7] = Default::default();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let k = decode(k)?;
@@ -49,7 +54,7 @@ pub fn parse_query(query: &str) -> Result<Params, SpecError> {
         }
         seen[i] = Some(decode(v)?);
     }
-    let [d, w, h, fit, q, format] = seen;
+    let [d, w, h, fit, q, format, dpr] = seen;
     let dim = |name: &str, v: Option<String>| -> Result<Option<u32>, SpecError> {
         v.map(|v| match v.parse::<Size>() {
             Ok(s) if s.w == s.h && s.w > 0 && !v.contains('x') => Ok(s.w),
@@ -73,6 +78,8 @@ pub fn parse_query(query: &str) -> Result<Params, SpecError> {
             p.size = Some((w, h));
         }
     }
+    p.dpr =
+        dpr.map(|v| parse_dpr(&v).ok_or_else(|| SpecError::BadQuery(format!("dpr={}", truncate(&v))))).transpose()?;
     p.fit =
         fit.map(|f| Fit::parse(&f).ok_or_else(|| SpecError::BadQuery(format!("fit={}", truncate(&f))))).transpose()?;
     p.quality = q
@@ -85,6 +92,30 @@ pub fn parse_query(query: &str) -> Result<Params, SpecError> {
         .map(|f| Format::parse(&f).ok_or_else(|| SpecError::BadQuery(format!("format={}", truncate(&f)))))
         .transpose()?;
     Ok(p)
+}
+
+/// `1`, `2`, `1.5`, `2.75`: plain digits, at most two decimals, 1 to 3; in hundredths.
+fn parse_dpr(v: &str) -> Option<u32> {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || int.len() > 1 || frac.len() > 2 || !digits(int) || !digits(frac) || v.ends_with('.') {
+        return None;
+    }
+    let frac_hundredths = match frac.len() {
+        0 => 0,
+        1 => frac.parse::<u32>().ok()? * 10,
+        _ => frac.parse::<u32>().ok()?,
+    };
+    let hundredths = int.parse::<u32>().ok()? * 100 + frac_hundredths;
+    DPR_RANGE.contains(&hundredths).then_some(hundredths)
+}
+
+/// Multiply a requested size by a device pixel ratio (hundredths), rounding to the nearest
+/// pixel; this happens before snapping, so `d=100&dpr=2` is the 200x200 variant.
+pub fn apply_dpr(want: (Option<u32>, Option<u32>), dpr: Option<u32>) -> (Option<u32>, Option<u32>) {
+    let Some(dpr) = dpr else { return want };
+    let scale = |v: u32| ((u64::from(v) * u64::from(dpr) + 50) / 100).min(u64::from(u32::MAX)) as u32;
+    (want.0.map(scale), want.1.map(scale))
 }
 
 fn decode(s: &str) -> Result<String, SpecError> {
@@ -156,11 +187,13 @@ pub fn route(uri: &str, query: &str, accept: &str, cfg: &Config) -> Result<Route
     let Some(want) = p.size else {
         return Ok(Route::Original { key });
     };
-    let size = snap(want, cfg)?;
+    let size = snap(apply_dpr(want, p.dpr), cfg)?;
     let fit = p.fit.unwrap_or(cfg.fit);
     if !cfg.fits.contains(&fit) {
         return Err(SpecError::NotAllowed(fit.name().into()));
     }
+    // With one side free every fit gives the same image: one key for it.
+    let fit = if size.is_box() { fit } else { cfg.fit };
     let quality = match p.quality {
         None => None,
         Some(q) => snap_quality(q, cfg)?,

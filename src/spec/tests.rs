@@ -38,6 +38,11 @@ fn format_fit_quality_segments() {
     assert_eq!(variant_uri("/image/test.jpg", "d=100&q=95", ""), "/image/100x100/test.jpg");
     assert_eq!(variant_uri("/image/test.jpg", "d=100&q=1", ""), "/image/100x100-q50/test.jpg");
     assert_eq!(variant_uri("/image/anim.gif", "d=100", ""), "/image/100x100/anim.gif");
+    // HEIC originals become JPEG unless another format is asked for.
+    assert_eq!(variant_uri("/image/IMG_0001.HEIC", "w=640", ""), "/image/640x0/IMG_0001.HEIC");
+    assert_eq!(variant_uri("/image/p.heic", "d=100&format=jpeg", webp), "/image/100x100/p.heic");
+    assert_eq!(variant_uri("/image/p.heif", "d=100", webp), "/image/100x100/webp/p.heif");
+    assert_eq!(parse_variant_key(&Key::new("image/100x100/jpeg/p.heic").unwrap(), &cfg()), None);
 }
 
 #[test]
@@ -97,6 +102,9 @@ fn canonical_variant_uri_is_its_own_route() {
         "image/100x100/jpeg/test.jpg",
         "image/100x100-cover/test.jpg",
         "image/100x100-q51/test.jpg",
+        "image/640x0-inside/test.jpg",
+        "image/0x640-fill/test.jpg",
+        "image/641x0/test.jpg",
         "image/100/test.jpg",
         "image/0100x100/test.jpg",
         "other/100x100/t.jpg",
@@ -108,14 +116,67 @@ fn canonical_variant_uri_is_its_own_route() {
 #[test]
 fn reject_mode_and_width_only_sizes() {
     let mut c = cfg();
-    c.sizes.push(Size::new(300, 0));
+    c.sizes = vec![Size::new(100, 100), Size::new(300, 0)];
     assert!(
         matches!(route("/image/t.jpg", "w=500", "", &c).unwrap(), Route::Variant { key, .. } if key.as_str() == "image/300x0/t.jpg")
     );
+    assert!(route("/image/t.jpg", "h=500", "", &c).is_err(), "no height-only size listed");
     c.unlisted = Unlisted::Reject;
     assert!(route("/image/t.jpg", "d=150", "", &c).is_err());
     assert!(route("/image/t.jpg", "d=100", "", &c).is_ok());
-    assert!(route("/image/t.jpg", "h=100", "", &c).is_err());
+    assert!(route("/image/t.jpg", "w=299", "", &c).is_err());
+    assert!(route("/image/t.jpg", "w=150&dpr=2", "", &c).is_ok(), "dpr applies before the allow-list check");
+}
+
+/// What `srcset` and `sizes` send: widths (`w` descriptors), heights, device pixel ratios.
+#[test]
+fn srcset_widths_heights_and_dpr() {
+    let v = |q: &str| variant_uri("/image/coffee.jpg", q, "");
+    assert_eq!(v("w=640"), "/image/640x0/coffee.jpg");
+    assert_eq!(v("w=700"), "/image/640x0/coffee.jpg");
+    assert_eq!(v("w=3840"), "/image/3840x0/coffee.jpg");
+    assert_eq!(v("w=99999"), "/image/3840x0/coffee.jpg");
+    assert_eq!(v("w=1"), "/image/16x0/coffee.jpg");
+    assert_eq!(v("h=100"), "/image/0x96/coffee.jpg");
+    assert_eq!(v("d=100&dpr=2"), "/image/200x200/coffee.jpg");
+    assert_eq!(v("w=320&dpr=2"), "/image/640x0/coffee.jpg");
+    assert_eq!(v("w=640&dpr=1.5"), "/image/828x0/coffee.jpg", "960 snaps down");
+    assert_eq!(v("w=375&dpr=2.00"), "/image/750x0/coffee.jpg");
+    assert_eq!(v("h=64&dpr=3"), "/image/0x128/coffee.jpg", "192 snaps down to 128");
+    assert_eq!(v("d=640x480&dpr=1"), "/image/640x480/coffee.jpg");
+    // One side free: the fit changes nothing, so it is not in the key.
+    assert_eq!(v("w=640&fit=inside"), "/image/640x0/coffee.jpg");
+    assert_eq!(v("h=640&fit=fill&q=50"), "/image/0x640-q50/coffee.jpg");
+    assert!(route("/image/coffee.jpg", "w=640&fit=bogus", "", &cfg()).is_err());
+    // Both sides: a box, as before.
+    assert_eq!(v("w=300&h=300&fit=inside"), "/image/300x300-inside/coffee.jpg");
+    // dpr alone asks for no size: the original.
+    assert!(matches!(route("/image/coffee.jpg", "dpr=2", "", &cfg()).unwrap(), Route::Original { .. }));
+    assert_eq!(apply_dpr((Some(333), None), Some(150)), (Some(500), None), "rounded to the nearest pixel");
+}
+
+#[test]
+fn bad_dpr_is_400() {
+    for q in [
+        "d=100&dpr=0",
+        "d=100&dpr=4",
+        "d=100&dpr=0.5",
+        "d=100&dpr=3.01",
+        "d=100&dpr=abc",
+        "d=100&dpr=1.555",
+        "d=100&dpr=2.",
+        "d=100&dpr=.5",
+        "d=100&dpr=02",
+        "d=100&dpr=-1",
+        "d=100&dpr=1e0",
+        "d=100&dpr=%2B2",
+        "d=100&dpr=",
+        "d=100&dpr=2&dpr=2",
+        "dpr=9",
+    ] {
+        let r = route("/image/test.jpg", q, "", &cfg());
+        assert!(matches!(r, Err(SpecError::BadQuery(_))), "{q} gave {r:?}");
+    }
 }
 
 #[test]
@@ -123,8 +184,13 @@ fn all_variants_are_recognised_and_distinct() {
     let c = cfg();
     let orig = Key::new("image/dir/photo.jpg").unwrap();
     let all = all_variant_keys(&orig, &c);
-    // sizes x fits x (default + listed qualities) x (own + other formats)
-    assert_eq!(all.len(), 5 * 3 * 3 * c.formats.len());
+    // (boxes x fits + widths and heights x the default fit) x (default + listed qualities)
+    // x (own + other formats)
+    let boxes = c.sizes.iter().filter(|s| s.is_box()).count();
+    let single = c.sizes.len() - boxes;
+    assert_eq!((boxes, single), (5, 32));
+    assert_eq!(all.len(), (boxes * 3 + single) * 3 * c.formats.len());
+    assert!(all.len() <= 1000, "one DeleteObjects call per original");
     let set: std::collections::HashSet<_> = all.iter().collect();
     assert_eq!(set.len(), all.len());
     for k in &all {
@@ -164,9 +230,19 @@ fn uri() -> impl Strategy<Value = String> {
 fn query() -> impl Strategy<Value = String> {
     proptest::collection::vec(
         (
-            prop_oneof![Just("d"), Just("w"), Just("h"), Just("fit"), Just("q"), Just("format"), Just("x")],
+            prop_oneof![
+                Just("d"),
+                Just("w"),
+                Just("h"),
+                Just("dpr"),
+                Just("fit"),
+                Just("q"),
+                Just("format"),
+                Just("x")
+            ],
             prop_oneof![
                 "[0-9]{0,6}",
+                "[0-4](\\.[0-9]{0,3})?",
                 "[0-9]{1,4}x[0-9]{1,4}",
                 Just("inside".to_string()),
                 Just("webp".to_string()),
@@ -197,6 +273,42 @@ proptest! {
             }
             Ok(Route::Original { key }) => prop_assert!(parse_variant_key(&key, &c).is_none()),
             Ok(Route::Untouched) | Err(_) => {}
+        }
+    }
+
+    /// `w=`, `h=` and `d=` with any `dpr=` land on one allowed size of the asked shape: the
+    /// largest (by area) not larger than asked, else the smallest; and `dpr=` is the same as
+    /// asking for the multiplied size.
+    #[test]
+    fn sizes_snap_to_the_largest_allowed_not_larger(kind in 0..3u8, n in 1u32..20000, m in 1u32..20000, dpr in 100u32..=300) {
+        let c = cfg();
+        let (q, want) = match kind {
+            0 => (format!("w={n}"), (Some(n), None)),
+            1 => (format!("h={n}"), (None, Some(n))),
+            _ => (format!("d={n}x{m}"), (Some(n), Some(m))),
+        };
+        let asked = apply_dpr(want, Some(dpr));
+        let size_of = |q: &str| match route("/image/a.jpg", q, "", &c) {
+            Ok(Route::Variant { variant, .. }) => Ok(variant.size),
+            other => Err(format!("{q}: {other:?}")),
+        };
+        let s = size_of(&format!("{q}&dpr={}.{:02}", dpr / 100, dpr % 100)).unwrap();
+        let direct = match asked {
+            (Some(w), None) => format!("w={w}"),
+            (None, Some(h)) => format!("h={h}"),
+            (w, h) => format!("d={}x{}", w.unwrap_or(0), h.unwrap_or(0)),
+        };
+        prop_assert_eq!(size_of(&direct).unwrap(), s);
+        prop_assert!(c.sizes.contains(&s));
+        prop_assert_eq!((s.w == 0, s.h == 0), (asked.0.is_none(), asked.1.is_none()));
+        let area = |t: &Size| u64::from(t.w.max(1)) * u64::from(t.h.max(1));
+        let fits = |t: &Size| t.w <= asked.0.unwrap_or(0) && t.h <= asked.1.unwrap_or(0);
+        let shaped: Vec<&Size> = c.sizes.iter().filter(|t| (t.w == 0, t.h == 0) == (s.w == 0, s.h == 0)).collect();
+        if shaped.iter().any(|t| fits(t)) {
+            prop_assert!(fits(&s));
+            prop_assert!(shaped.iter().filter(|t| fits(t)).all(|t| area(t) <= area(&s)));
+        } else {
+            prop_assert!(shaped.iter().all(|t| area(t) >= area(&s)));
         }
     }
 

@@ -20,6 +20,12 @@ impl Size {
     pub const fn new(w: u32, h: u32) -> Self {
         Size { w, h }
     }
+
+    /// Both sides given: a box the fit applies to. With one side 0 the aspect ratio is
+    /// kept and every fit gives the same image.
+    pub const fn is_box(self) -> bool {
+        self.w != 0 && self.h != 0
+    }
 }
 
 impl fmt::Display for Size {
@@ -126,17 +132,20 @@ impl Format {
         }
     }
     /// The output format of an original with this extension when no other is asked for:
-    /// the same format, except GIF, which becomes PNG (no GIF encoder; first frame only).
+    /// the same format, except GIF, which becomes PNG (no GIF encoder; first frame only),
+    /// and HEIC/HEIF, which become JPEG (only Safari shows HEIC).
     pub fn for_original_ext(ext: &str) -> Option<Format> {
         match ext {
             "gif" => Some(Format::Png),
+            "heic" | "heif" => Some(Format::Jpeg),
             e => Format::parse(e),
         }
     }
 }
 
 /// Everything that makes one variant of an original. Always canonical: the size and
-/// quality are on the allow-list, and `format` is `None` when it is the original's own.
+/// quality are on the allow-list, `fit` is the default for a width- or height-only size,
+/// and `format` is `None` when it is the original's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Variant {
     pub size: Size,
@@ -178,7 +187,8 @@ impl Variant {
         let mut quality = None;
         let mut rest = parts.peekable();
         if let Some(f) = rest.peek().and_then(|p| Fit::parse(p)) {
-            if f == cfg.fit || !cfg.fits.contains(&f) {
+            // A width- or height-only size has one key: the fit changes nothing there.
+            if f == cfg.fit || !cfg.fits.contains(&f) || !size.is_box() {
                 return None;
             }
             fit = f;
@@ -271,8 +281,10 @@ pub fn all_variant_keys(original: &Key, cfg: &Config) -> Vec<Key> {
     let mut formats: Vec<Option<Format>> = vec![None];
     formats.extend(cfg.formats.iter().filter(|&&f| Some(f) != own).map(|&f| Some(f)));
     let mut out = Vec::new();
+    let default_fit = [cfg.fit];
     for &size in &cfg.sizes {
-        for &fit in &cfg.fits {
+        let fits: &[Fit] = if size.is_box() { &cfg.fits } else { &default_fit };
+        for &fit in fits {
             for &quality in &qualities {
                 for &format in &formats {
                     let v = Variant { size, fit, quality, format };

@@ -57,6 +57,67 @@ pub fn sniff(data: &[u8]) -> Option<InputFormat> {
     }
 }
 
+/// Image formats recognised but not decoded by this build (README, "Originals"): an
+/// original in one of them is answered 415 with the reason, not 502 "corrupt".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undecoded {
+    /// AV1 in HEIF (`ftyp` brand `avif` or `avis`).
+    Avif,
+    /// HEVC in HEIF, the iPhone camera's default (`heic`, `heix`, `hevc`, ...).
+    Heic,
+    /// Another HEIF (`mif1`/`msf1` only: JPEG, uncompressed, or a codec named inside).
+    Heif,
+}
+
+impl Undecoded {
+    /// Why there is no decoder, for the operator reading the 415.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Undecoded::Avif => {
+                "no AV1 decoder is linked into this build (dav1d has no static library for the Lambda target); \
+                 store the original as JPEG, PNG or WebP"
+            }
+            Undecoded::Heic | Undecoded::Heif => {
+                "no HEVC decoder is linked into this build (libheif and libde265 are LGPL C/C++ and HEVC is \
+                 patent-licensed); convert the original to JPEG on upload"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Undecoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Undecoded::Avif => "AVIF",
+            Undecoded::Heic => "HEIC",
+            Undecoded::Heif => "HEIF",
+        })
+    }
+}
+
+/// An ISO-BMFF image (the HEIF family) by the brands of its leading `ftyp` box: the major
+/// brand and the compatible ones (ISO/IEC 23008-12 for HEIF/HEIC, AV1-ISOBMFF for AVIF).
+/// AVIF files also list `mif1`, so the specific brands decide first.
+pub fn sniff_undecoded(data: &[u8]) -> Option<Undecoded> {
+    let size = u32::from_be_bytes(data.get(..4)?.try_into().ok()?) as usize;
+    if data.get(4..8)? != b"ftyp" || size < 16 {
+        return None;
+    }
+    let ftyp = &data[..size.min(data.len())];
+    // major brand, then (after the minor version) the compatible brands
+    let brands: Vec<&[u8]> = std::iter::once(ftyp.get(8..12)?).chain(ftyp.get(16..)?.chunks_exact(4)).collect();
+    let any = |list: &[&[u8; 4]]| brands.iter().any(|b| list.iter().any(|l| *b == l.as_slice()));
+    if any(&[b"avif", b"avis"]) {
+        Some(Undecoded::Avif)
+    } else if any(&[b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"]) {
+        Some(Undecoded::Heic)
+    } else if any(&[b"mif1", b"msf1"]) {
+        Some(Undecoded::Heif)
+    } else {
+        None
+    }
+}
+
 /// What the header says, before any pixel is decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
@@ -114,7 +175,10 @@ pub fn decode(
     max_pixels: u64,
     choose_shrink: impl FnOnce(&Header) -> Result<u8, TransformError>,
 ) -> Result<Decoded, TransformError> {
-    match sniff(data).ok_or(TransformError::Unsupported)? {
+    let Some(format) = sniff(data) else {
+        return Err(sniff_undecoded(data).map_or(TransformError::Unsupported, TransformError::NotDecoded));
+    };
+    match format {
         InputFormat::Jpeg => decode_jpeg(data, choose_shrink),
         InputFormat::Webp if !super::webp::is_animated(data) => super::webp::decode(data, max_pixels, choose_shrink),
         f => decode_other(data, f, max_pixels, choose_shrink),
@@ -281,5 +345,45 @@ fn orientation_number(o: image::metadata::Orientation) -> u8 {
         Rotate90 => 6,
         Rotate270FlipH => 7,
         Rotate270 => 8,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ftyp(major: &[u8; 4], compatible: &[&[u8; 4]]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&(16 + 4 * compatible.len() as u32).to_be_bytes());
+        b.extend_from_slice(b"ftyp");
+        b.extend_from_slice(major);
+        b.extend_from_slice(&[0; 4]);
+        compatible.iter().for_each(|c| b.extend_from_slice(*c));
+        b.extend_from_slice(b"\0\0\0\x08meta");
+        b
+    }
+
+    #[test]
+    fn heif_family_is_recognised_by_its_brands() {
+        let fixture = |n: &str| std::fs::read(format!("{}/fixtures/image/{n}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        assert_eq!(sniff_undecoded(&fixture("quadrants.avif")), Some(Undecoded::Avif));
+        assert_eq!(sniff_undecoded(&fixture("quadrants.heic")), Some(Undecoded::Heic));
+        // The specific brand wins over the generic `mif1`, wherever it is listed.
+        assert_eq!(sniff_undecoded(&ftyp(b"mif1", &[b"mif1", b"avif"])), Some(Undecoded::Avif));
+        assert_eq!(sniff_undecoded(&ftyp(b"avis", &[b"msf1"])), Some(Undecoded::Avif));
+        assert_eq!(sniff_undecoded(&ftyp(b"heix", &[])), Some(Undecoded::Heic));
+        assert_eq!(sniff_undecoded(&ftyp(b"msf1", &[b"hevc"])), Some(Undecoded::Heic));
+        assert_eq!(sniff_undecoded(&ftyp(b"mif1", &[b"miaf"])), Some(Undecoded::Heif));
+        // Other ISO-BMFF (MP4 video), a brand only after the box, junk: not ours.
+        assert_eq!(sniff_undecoded(&ftyp(b"isom", &[b"mp41"])), None);
+        let mut short = ftyp(b"isom", &[]);
+        short.extend_from_slice(b"avif");
+        assert_eq!(sniff_undecoded(&short), None);
+        let mut tiny = ftyp(b"avif", &[]);
+        tiny[3] = 12;
+        assert_eq!(sniff_undecoded(&tiny), None, "an ftyp box under 16 bytes");
+        assert_eq!(sniff_undecoded(&ftyp(b"avif", &[])[..11]), None);
+        assert_eq!(sniff_undecoded(b""), None);
+        assert_eq!(sniff(&fixture("quadrants.heic")), None, "not taken for an image we decode");
     }
 }

@@ -29,6 +29,10 @@ use decode::Layout;
 pub enum TransformError {
     #[error("unsupported input: not a JPEG, PNG, GIF or WebP image")]
     Unsupported,
+    /// A format we recognise but this build cannot decode (AVIF, HEIC): not the origin's
+    /// fault, so 415 rather than 502, with the reason.
+    #[error("{0} originals are not supported: {reason}", reason = .0.reason())]
+    NotDecoded(decode::Undecoded),
     #[error("image is {width}x{height}, over the limit of {limit} pixels")]
     TooManyPixels { width: u32, height: u32, limit: u64 },
     #[error("input is {size} bytes, over the limit of {limit}")]
@@ -46,10 +50,12 @@ pub enum TransformError {
 
 impl TransformError {
     /// The original exists but cannot be served: 502 (a bad object behind us, not the
-    /// client's fault, and never cached); our own failures: 500.
+    /// client's fault, and never cached); a format this build does not decode: 415 (cached
+    /// briefly: a build with the decoder may come); our own failures: 500.
     pub fn status(&self) -> u16 {
         match self {
             TransformError::Internal(_) | TransformError::FormatDisabled(_) => 500,
+            TransformError::NotDecoded(_) => 415,
             _ => 502,
         }
     }
