@@ -12,13 +12,13 @@ pub fn to_srgb(pixels: Vec<u8>, layout: Layout, icc: Option<&[u8]>) -> (Vec<u8>,
     let profile = icc.and_then(|p| ColorProfile::new_from_slice(p).ok());
     match layout {
         Layout::Cmyk => {
-            // Adobe-inverted as decoded; ICC CMYK (and `naive_cmyk`) count ink up from 0.
-            let mut cmyk = pixels;
-            cmyk.iter_mut().for_each(|v| *v = 255 - *v);
-            let via_icc = profile
-                .filter(|p| p.color_space == moxcms::DataColorSpace::Cmyk)
-                .and_then(|p| transform(&p, &cmyk, CmsLayout::Rgba, CmsLayout::Rgb));
-            (via_icc.unwrap_or_else(|| naive_cmyk(&cmyk)), Layout::Rgb)
+            // Adobe-inverted as decoded; an ICC CMYK profile counts ink up from 0, so only
+            // that path un-inverts (`naive_cmyk` reads the inverted values directly).
+            let via_icc = profile.filter(|p| p.color_space == moxcms::DataColorSpace::Cmyk).and_then(|p| {
+                let plain: Vec<u8> = pixels.iter().map(|v| 255 - v).collect();
+                transform(&p, &plain, CmsLayout::Rgba, CmsLayout::Rgb)
+            });
+            (via_icc.unwrap_or_else(|| naive_cmyk(&pixels)), Layout::Rgb)
         }
         Layout::Rgb | Layout::Rgba => {
             let l = if layout == Layout::Rgb { CmsLayout::Rgb } else { CmsLayout::Rgba };
@@ -50,7 +50,8 @@ fn transform(p: &ColorProfile, src: &[u8], from: CmsLayout, to: CmsLayout) -> Op
     Some(out)
 }
 
-/// Plain CMYK (0 = no ink) to RGB without a profile: R = (1 - C)(1 - K), the formula
+/// Adobe-inverted CMYK (255 = no ink) to RGB without a profile: R = (1 - C)(1 - K), which
+/// on inverted samples is R = C' K' / 255, the formula
 /// Chromium's and Firefox's JPEG decoders use, so an untagged CMYK JPEG looks as it does
 /// in a browser. (A press profile, libvips' fallback, renders pure cyan as about
 /// (0, 153, 227) instead of (0, 255, 255); the freely available ones are GPL or AGPL
@@ -58,9 +59,9 @@ fn transform(p: &ColorProfile, src: &[u8], from: CmsLayout, to: CmsLayout) -> Op
 fn naive_cmyk(cmyk: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(cmyk.len() / 4 * 3);
     for p in cmyk.chunks_exact(4) {
-        let k = 255 - u32::from(p[3]);
+        let k = u32::from(p[3]);
         for &c in &p[..3] {
-            out.push(((255 - u32::from(c)) * k / 255) as u8);
+            out.push((u32::from(c) * k / 255) as u8);
         }
     }
     out
