@@ -16,7 +16,8 @@ cargo build --locked --release --bin origin-response --bin janitor
 # libjpeg-turbo without its SIMD kernels (mozjpeg-sys built without nasm only warns) decodes
 # several times slower: refuse to package such a binary. The AVX2 colour converter is one
 # of those kernels; its symbol is there before `strip` removes the table.
-if ! nm target/release/origin-response | grep -q 'jsimd_ycc_rgb_convert_avx2'; then
+# (grep -c reads all of nm's output: with -q, nm dies of SIGPIPE and pipefail fails the check.)
+if [ "$(nm target/release/origin-response | grep -c 'jsimd_ycc_rgb_convert_avx2')" = 0 ]; then
   echo "package: origin-response has no libjpeg-turbo SIMD (AVX2) kernels: install nasm, then cargo clean -p mozjpeg-sys and build again" >&2
   exit 1
 fi
