@@ -85,6 +85,10 @@ def main():
     frames = [Image.new("RGB", (60, 40), col) for col in ((255, 0, 0), (0, 0, 255))]
     frames[0].save(OUT / "animated.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
 
+    # Animated WebP: red, green, blue for 80, 120 and 200 ms (the timing must survive a resize).
+    frames = [Image.new("RGB", (60, 40), col) for col in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    frames[0].save(OUT / "animated.webp", save_all=True, append_images=frames[1:], duration=[80, 120, 200], loop=0, quality=90)
+
     # Truncated JPEG: the first 40% of a real photograph.
     photo = (OUT / "coffee.jpg").read_bytes()
     (OUT / "truncated.jpg").write_bytes(photo[: len(photo) * 2 // 5])

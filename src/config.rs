@@ -76,6 +76,13 @@ pub struct Config {
     pub max_pixels: u64,
     /// Refuse originals above this many bytes. Default 50 MB.
     pub max_input_bytes: u64,
+    /// An animated GIF or WebP made into WebP stays animated up to this many frames; with
+    /// more it becomes a still of the first frame (imgproxy's `MAX_ANIMATION_FRAMES`; 1
+    /// turns animation off). Default 200.
+    pub max_animation_frames: u32,
+    /// ... and up to this many decoded pixels, all frames together (canvas x frames), which
+    /// bounds the time a miss takes. Default 50 MP.
+    pub max_animation_pixels: u64,
     /// Allow output larger than the original. Default false.
     pub upscale: bool,
     /// Seconds a browser may use a variant without asking again (`max-age`). Default
@@ -145,6 +152,8 @@ impl Default for Config {
             formats: default_formats(),
             max_pixels: 50_000_000,
             max_input_bytes: 50_000_000,
+            max_animation_frames: 200,
+            max_animation_pixels: 50_000_000,
             upscale: false,
             browser_max_age_s: 3_600,
             cdn_max_age_s: 2_592_000,

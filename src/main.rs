@@ -110,6 +110,8 @@ fn resize(
         upscale: upscale || cfg.upscale,
         max_pixels: cfg.max_pixels,
         max_input_bytes: cfg.max_input_bytes,
+        max_animation_frames: cfg.max_animation_frames,
+        max_animation_pixels: cfg.max_animation_pixels,
         budget: None,
         reencode_attempts: 0,
     };

@@ -311,6 +311,8 @@ fn thumb_100(input: &[u8]) -> image::RgbImage {
         upscale: false,
         max_pixels: 50_000_000,
         max_input_bytes: 50_000_000,
+        max_animation_frames: 200,
+        max_animation_pixels: 50_000_000,
         budget: Some(1_000_000),
         reencode_attempts: 3,
     };

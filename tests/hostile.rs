@@ -16,6 +16,8 @@ fn opts(max_pixels: u64) -> Options {
         upscale: false,
         max_pixels,
         max_input_bytes: 50_000_000,
+        max_animation_frames: 200,
+        max_animation_pixels: 50_000_000,
         budget: None,
         reencode_attempts: 0,
     }

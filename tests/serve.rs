@@ -21,7 +21,7 @@ async fn start(store: AnyStore, cfg: Arc<Config>) -> (String, Arc<Edge>) {
 fn dir_with_fixtures() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(d.path().join("image")).unwrap();
-    for f in ["coffee.jpg", "truncated.jpg", "alpha.png", "quadrants.avif", "quadrants.heic"] {
+    for f in ["coffee.jpg", "truncated.jpg", "alpha.png", "quadrants.avif", "quadrants.heic", "animated.gif"] {
         std::fs::write(d.path().join("image").join(f), fixture(f)).unwrap();
     }
     d
@@ -189,4 +189,33 @@ async fn avif_and_heic_originals_are_415_with_the_reason() {
     }
     assert!(!dir.path().join("image/640x0/quadrants.heic").exists());
     assert_eq!(stats(&url).await["errors"], 0, "a 415 is not a server error");
+}
+
+/// A browser asking for an animated GIF gets an animated WebP: same frames, same timing.
+#[tokio::test]
+async fn animated_gif_becomes_animated_webp() {
+    use image::AnimationDecoder;
+    let dir = dir_with_fixtures();
+    let cfg = Arc::new(Config::default());
+    let (url, _) = start(AnyStore::Dir(DirStore::new(dir.path(), cfg.clone())), cfg).await;
+    let c = reqwest::Client::new();
+    let r = c.get(format!("{url}/image/animated.gif?d=100")).header("accept", "image/webp,*/*").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/webp");
+    let body = r.bytes().await.unwrap();
+    assert!(dir.path().join("image/100x100/webp/animated.gif").exists());
+    let d = image::codecs::webp::WebPDecoder::new(std::io::Cursor::new(body.to_vec())).unwrap();
+    assert!(d.has_animation());
+    let frames: Vec<_> = d.into_frames().map(|f| f.unwrap()).collect();
+    assert_eq!(frames.len(), 2);
+    for (f, rgb) in frames.iter().zip([[255, 0, 0], [0, 0, 255]]) {
+        assert_eq!(f.delay().numer_denom_ms(), (100, 1));
+        // A 100x100 cover box on a 60x40 original, not enlarged: 40x40.
+        assert_eq!(f.buffer().dimensions(), (40, 40));
+        let px = f.buffer().get_pixel(20, 20).0;
+        assert!(px.iter().zip(rgb).all(|(&a, b)| (i32::from(a) - b).abs() <= 8), "{px:?}");
+    }
+    // Without WebP in Accept: the first frame as PNG, as before.
+    let r = reqwest::get(format!("{url}/image/animated.gif?d=100")).await.unwrap();
+    assert_eq!(r.headers()["content-type"], "image/png");
 }

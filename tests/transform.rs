@@ -17,6 +17,8 @@ fn opts(w: u32, h: u32, fit: Fit, format: Format) -> Options {
         upscale: false,
         max_pixels: 50_000_000,
         max_input_bytes: 50_000_000,
+        max_animation_frames: 200,
+        max_animation_pixels: 50_000_000,
         budget: None,
         reencode_attempts: 3,
     }
@@ -121,6 +123,69 @@ fn animated_gif_gives_first_frame() {
     let img = pixels(&out.bytes);
     assert_eq!(img.dimensions(), (30, 20));
     assert!(near(img.get_pixel(15, 10).0, [255, 0, 0, 255], 2));
+}
+
+/// Frames of an animated WebP through the image crate's decoder (not libwebp): size,
+/// delay in ms and the centre pixel of each.
+fn webp_frames(bytes: &[u8]) -> Vec<((u32, u32), u32, [u8; 4])> {
+    use image::AnimationDecoder;
+    let d = image::codecs::webp::WebPDecoder::new(std::io::Cursor::new(bytes)).unwrap();
+    assert!(d.has_animation(), "not an animated WebP");
+    d.into_frames()
+        .map(|f| {
+            let f = f.unwrap();
+            let (n, den) = f.delay().numer_denom_ms();
+            let b = f.into_buffer();
+            (b.dimensions(), n / den, b.get_pixel(b.width() / 2, b.height() / 2).0)
+        })
+        .collect()
+}
+
+#[test]
+fn animated_gif_to_animated_webp_keeps_frames_and_timing() {
+    let out = run(&fixture("animated.gif"), &opts(30, 20, Fit::Cover, Format::Webp)).unwrap();
+    assert_eq!((out.width, out.height), (30, 20));
+    let frames = webp_frames(&out.bytes);
+    assert_eq!(frames.len(), 2);
+    assert!(frames.iter().all(|f| f.0 == (30, 20) && f.1 == 100), "{frames:?}");
+    assert!(near(frames[0].2, [255, 0, 0, 255], 8) && near(frames[1].2, [0, 0, 255, 255], 8), "{frames:?}");
+}
+
+#[test]
+fn animated_webp_to_animated_webp_keeps_each_delay() {
+    let out = run(&fixture("animated.webp"), &opts(20, 20, Fit::Cover, Format::Webp)).unwrap();
+    let frames = webp_frames(&out.bytes);
+    let delays: Vec<u32> = frames.iter().map(|f| f.1).collect();
+    assert_eq!(delays, [80, 120, 200]);
+    assert!(frames.iter().all(|f| f.0 == (20, 20)));
+    assert!(near(frames[1].2, [0, 255, 0, 255], 12), "{frames:?}");
+}
+
+#[test]
+fn animation_limits_fall_back_to_the_first_frame() {
+    let mut o = opts(30, 20, Fit::Cover, Format::Webp);
+    o.max_animation_frames = 2;
+    let out = run(&fixture("animated.webp"), &o).unwrap();
+    let d = image::codecs::webp::WebPDecoder::new(std::io::Cursor::new(&out.bytes)).unwrap();
+    assert!(!d.has_animation(), "3 frames over a limit of 2: a still");
+    assert!(near(pixels(&out.bytes).get_pixel(15, 10).0, [255, 0, 0, 255], 8));
+    let mut o = opts(30, 20, Fit::Cover, Format::Webp);
+    o.max_animation_pixels = 60 * 40 * 2 - 1; // the 60x40 GIF's two frames are one pixel over
+    let out = run(&fixture("animated.gif"), &o).unwrap();
+    assert_eq!(pixels(&out.bytes).dimensions(), (30, 20));
+    assert!(!image::codecs::webp::WebPDecoder::new(std::io::Cursor::new(&out.bytes)).unwrap().has_animation());
+    // Other outputs are stills of the first frame, as before.
+    let out = run(&fixture("animated.webp"), &opts(30, 20, Fit::Cover, Format::Png)).unwrap();
+    assert!(near(pixels(&out.bytes).get_pixel(15, 10).0, [255, 0, 0, 255], 8));
+}
+
+#[test]
+fn animation_over_budget_is_reencoded_and_flagged() {
+    let mut o = opts(60, 40, Fit::Cover, Format::Webp);
+    o.budget = Some(50);
+    let out = run(&fixture("animated.webp"), &o).unwrap();
+    assert!(!out.fits_budget && out.quality < 90, "{} bytes at q{}", out.bytes.len(), out.quality);
+    assert_eq!(webp_frames(&out.bytes).len(), 3, "still animated: the 302 path takes it");
 }
 
 #[test]

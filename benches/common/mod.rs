@@ -32,6 +32,8 @@ impl Task {
             upscale: false,
             max_pixels: 50_000_000,
             max_input_bytes: 200_000_000,
+            max_animation_frames: 200,
+            max_animation_pixels: 200_000_000,
             budget: None,
             reencode_attempts: 0,
         }

@@ -19,6 +19,8 @@ fuzz_target!(|data: &[u8]| {
         upscale: false,
         max_pixels: 4_000_000,
         max_input_bytes: 1_000_000,
+        max_animation_frames: 8,
+        max_animation_pixels: 4_000_000,
         budget: Some(20_000),
         reencode_attempts: 1,
     };

@@ -9,7 +9,11 @@
 //! 5. `orient`: EXIF rotation of the small result;
 //! 6. `color`: CMYK/ICC to sRGB, flatten alpha for JPEG;
 //! 7. `encode`, retried at lower quality while over the byte budget.
+//!
+//! An animated GIF or WebP made into WebP takes `animate` instead: every frame resized
+//! with the same plan, then libwebp's animation encoder.
 
+pub mod animate;
 pub mod color;
 pub mod decode;
 pub mod encode;
@@ -21,7 +25,6 @@ pub mod webp;
 
 use crate::config::Config;
 use crate::spec::{Fit, Format, Size, Variant};
-use decode::Layout;
 
 /// Why a transform failed. `status()` is the HTTP answer for it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,6 +79,10 @@ pub struct Options {
     pub max_pixels: u64,
     /// Default 50 MB.
     pub max_input_bytes: u64,
+    /// Animations with more frames become a still of the first. Default 200.
+    pub max_animation_frames: u32,
+    /// Animations with more decoded pixels (all frames) become a still. Default 50 MP.
+    pub max_animation_pixels: u64,
     /// Encoded size to stay under, if any.
     pub budget: Option<usize>,
     /// Lower-quality retries when over budget. Default 3.
@@ -92,6 +99,8 @@ impl Options {
             upscale: cfg.upscale,
             max_pixels: cfg.max_pixels,
             max_input_bytes: cfg.max_input_bytes,
+            max_animation_frames: cfg.max_animation_frames,
+            max_animation_pixels: cfg.max_animation_pixels,
             budget: None,
             reencode_attempts: cfg.reencode_attempts,
         }
@@ -115,6 +124,14 @@ pub struct Output {
 pub fn run(input: &[u8], o: &Options) -> Result<Output, TransformError> {
     if input.len() as u64 > o.max_input_bytes {
         return Err(TransformError::TooManyBytes { size: input.len() as u64, limit: o.max_input_bytes });
+    }
+    // An animated GIF or WebP asked for as WebP stays animated, within the limits.
+    if o.format == Format::Webp {
+        if let Some(f @ (decode::InputFormat::Gif | decode::InputFormat::Webp)) = decode::sniff(input) {
+            if let Some(frames) = animate::frames(input, f, o)? {
+                return encode_within_budget(o, frames.width, frames.height, |q| animate::encode_webp(&frames, q));
+            }
+        }
     }
     let mut geometry = None;
     let dec = decode::decode(input, o.max_pixels, |h| {
@@ -150,16 +167,21 @@ pub fn run(input: &[u8], o: &Options) -> Result<Output, TransformError> {
         Format::Webp | Format::Avif => color::expand_gray(pixels, layout),
         Format::Png => (pixels, layout),
     };
-    encode_within_budget(&pixels, w, h, layout, o)
+    encode_within_budget(o, w, h, |q| encode::encode(&pixels, w, h, layout, o.format, q))
 }
 
 /// Encode; while over budget, retry at lower quality (lossy formats only), at most
 /// `reencode_attempts` times, each step scaling quality by the overshoot.
-fn encode_within_budget(pixels: &[u8], w: u32, h: u32, layout: Layout, o: &Options) -> Result<Output, TransformError> {
+fn encode_within_budget(
+    o: &Options,
+    w: u32,
+    h: u32,
+    encode: impl Fn(u8) -> Result<Vec<u8>, TransformError>,
+) -> Result<Output, TransformError> {
     let mut quality = o.quality.clamp(1, 100);
     let mut attempts = 0;
     loop {
-        let bytes = encode::encode(pixels, w, h, layout, o.format, quality)?;
+        let bytes = encode(quality)?;
         let fits = o.budget.is_none_or(|b| bytes.len() <= b);
         let lossy = o.format != Format::Png;
         if fits || !lossy || attempts >= o.reencode_attempts || quality <= 10 {
