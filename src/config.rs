@@ -70,7 +70,9 @@ pub struct Config {
     pub quality: Quality,
     /// Extra quality levels a request may ask for with `q=` (snapped down). Default 50, 65.
     pub qualities: Vec<u8>,
-    /// Output formats allowed. Default jpeg, png, webp (avif only when built with the feature).
+    /// Output formats allowed. Default jpeg, png, webp, avif. The same in every binary (the
+    /// viewer-request, which picks the format, is built without codecs); a build that makes
+    /// variants refuses a list its encoders cannot serve (see [`Config::check_encoders`]).
     pub formats: Vec<Format>,
     /// Refuse originals above this many pixels, checked from the header. Default 50 MP.
     pub max_pixels: u64,
@@ -188,11 +190,7 @@ fn default_sizes() -> Vec<Size> {
 }
 
 fn default_formats() -> Vec<Format> {
-    let mut f = vec![Format::Jpeg, Format::Png, Format::Webp];
-    if cfg!(feature = "avif") {
-        f.push(Format::Avif);
-    }
-    f
+    vec![Format::Jpeg, Format::Png, Format::Webp, Format::Avif]
 }
 
 /// Why a configuration could not be loaded.
@@ -282,6 +280,19 @@ impl Config {
         format!("public, max-age={}, s-maxage={}", self.browser_max_age_s, self.cdn_max_age_s)
     }
 
+    /// For the binaries that encode (origin-response, `serve`, the CLI): every allowed format
+    /// has an encoder in this build. AVIF needs the `avif` cargo feature (on by default).
+    pub fn check_encoders(&self) -> Result<(), ConfigError> {
+        if self.formats.contains(&Format::Avif) && !cfg!(feature = "avif") {
+            return Err(ConfigError::Invalid(
+                "formats lists avif but this build has no AVIF encoder: build with the `avif` feature \
+                 or remove avif from formats"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Is this bucket one the handlers may touch?
     pub fn bucket_allowed(&self, bucket: &str) -> bool {
         if self.allowed_buckets.is_empty() {
@@ -324,6 +335,15 @@ mod tests {
         assert!(c.sizes.contains(&Size::new(640, 0)) && c.sizes.contains(&Size::new(0, 3840)));
         let unique: std::collections::HashSet<_> = c.sizes.iter().collect();
         assert_eq!(unique.len(), c.sizes.len());
+    }
+
+    #[test]
+    fn avif_is_a_default_format_this_build_can_encode() {
+        let c = Config::default();
+        assert!(c.formats.contains(&Format::Avif));
+        assert_eq!(c.check_encoders().is_ok(), cfg!(feature = "avif"));
+        let no_avif = Config { formats: vec![Format::Jpeg], ..Config::default() };
+        assert!(no_avif.check_encoders().is_ok());
     }
 
     /// The template's IAM grants writes and deletes per size segment; a default size it

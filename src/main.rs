@@ -67,6 +67,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let cfg = match cfg.check_encoders() {
+        Ok(()) => cfg,
+        Err(e) => {
+            eprintln!("edge-resize: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.cmd {
         Cmd::Resize { input, output, d, fit, format, quality, upscale } => {
             resize(&cfg, &input, &output, d, fit, format, quality, upscale)

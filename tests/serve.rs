@@ -168,6 +168,19 @@ async fn srcset_widths_and_dpr() {
 
     let r = reqwest::get(format!("{url}/image/wide.jpg?w=640&dpr=4")).await.unwrap();
     assert_eq!(r.status(), 400);
+
+    // What Chrome, Firefox and Safari send for an <img>: AVIF, decoded back here.
+    #[cfg(feature = "avif")]
+    {
+        let c = reqwest::Client::new();
+        let accept = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
+        let r = c.get(format!("{url}/image/wide.jpg?w=640")).header("accept", accept).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "image/avif");
+        assert!(dir.path().join("image/640x0/avif/wide.jpg").exists());
+        let ((w, h), _) = pillow_avif(&r.bytes().await.unwrap(), (0, 0));
+        assert_eq!((w, h), (640, 427));
+    }
 }
 
 /// AVIF and HEIC originals: a 415 that names the format and the reason, cached briefly,

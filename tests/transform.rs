@@ -4,6 +4,10 @@ use edge_resize::spec::{Fit, Format, Size};
 use edge_resize::transform::decode::Undecoded;
 use edge_resize::transform::{run, Options, TransformError};
 
+mod common;
+#[cfg(feature = "avif")]
+use common::pillow_avif;
+
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/fixtures/image/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
@@ -186,6 +190,23 @@ fn animation_over_budget_is_reencoded_and_flagged() {
     let out = run(&fixture("animated.webp"), &o).unwrap();
     assert!(!out.fits_budget && out.quality < 90, "{} bytes at q{}", out.bytes.len(), out.quality);
     assert_eq!(webp_frames(&out.bytes).len(), 3, "still animated: the 302 path takes it");
+}
+
+#[cfg(feature = "avif")]
+#[test]
+fn avif_out_decodes_to_the_planned_size_and_colours() {
+    let out = run(&fixture("orient-6.jpg"), &opts(32, 24, Fit::Cover, Format::Avif)).unwrap();
+    assert_eq!(&out.bytes[4..12], b"ftypavif");
+    assert_eq!((out.width, out.height), (32, 24));
+    let (size, _) = pillow_avif(&out.bytes, (0, 0));
+    assert_eq!(size, (32, 24));
+    // Upright quadrants: the top-left is red, through EXIF rotation and AV1.
+    let out = run(&fixture("orient-6.jpg"), &opts(64, 48, Fit::Cover, Format::Avif)).unwrap();
+    let (_, px) = pillow_avif(&out.bytes, (8, 8));
+    assert!(px[0] > 200 && px[1] < 60 && px[2] < 60, "{px:?}");
+    // The alpha PNG keeps its alpha in AVIF.
+    let out = run(&fixture("alpha.png"), &opts(100, 50, Fit::Cover, Format::Avif)).unwrap();
+    assert_eq!(pillow_avif(&out.bytes, (0, 0)).0, (100, 50));
 }
 
 #[test]

@@ -44,7 +44,9 @@ fn main() -> ExitCode {
 #[tokio::main]
 async fn run() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let cfg = Arc::new(Config::load_bundled()?);
+    let cfg = Config::load_bundled()?;
+    cfg.check_encoders()?;
+    let cfg = Arc::new(cfg);
     // The client is built once per execution environment, for the first event's region.
     let client: Arc<OnceCell<aws_sdk_s3::Client>> = Arc::new(OnceCell::new());
     lambda_runtime::run(service_fn(|ev: LambdaEvent<Event>| {

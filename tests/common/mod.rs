@@ -72,3 +72,22 @@ pub fn origin_event(uri: &str, status: &str, bucket: &str) -> Event {
     cf.response.as_mut().unwrap().status = status.into();
     ev
 }
+
+/// Decode an AVIF with Pillow (libavif: a decoder independent of ours, installed from
+/// `.ci/requirements.txt`): its size and the RGB pixel at `at`.
+#[cfg(feature = "avif")]
+pub fn pillow_avif(bytes: &[u8], at: (u32, u32)) -> ((u32, u32), [u8; 3]) {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), bytes).unwrap();
+    let script = "import sys; from PIL import Image; im = Image.open(sys.argv[1]); assert im.format == 'AVIF'; \
+                  print(im.width, im.height, *im.convert('RGB').getpixel((int(sys.argv[2]), int(sys.argv[3]))))";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(f.path())
+        .args([at.0.to_string(), at.1.to_string()])
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "Pillow could not decode it: {}", String::from_utf8_lossy(&out.stderr));
+    let v: Vec<u32> = String::from_utf8(out.stdout).unwrap().split_whitespace().map(|t| t.parse().unwrap()).collect();
+    ((v[0], v[1]), [v[2] as u8, v[3] as u8, v[4] as u8])
+}
