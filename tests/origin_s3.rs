@@ -106,6 +106,24 @@ async fn corrupt_original_is_502_and_nothing_is_stored() {
 }
 
 #[tokio::test]
+async fn heic_and_avif_originals_are_a_short_cached_415_and_nothing_is_stored() {
+    let (c, b) = bucket("heic").await;
+    put(&c, &b, "image/IMG_0001.HEIC", fixture("quadrants.heic"), "image/heic").await;
+    put(&c, &b, "image/q.avif", fixture("quadrants.avif"), "image/avif").await;
+    let cfg = cfg();
+    for (uri, key, name) in [
+        ("/image/640x0/IMG_0001.HEIC", "image/640x0/IMG_0001.HEIC", "HEIC"),
+        ("/image/0x96/q.avif", "image/0x96/q.avif", "AVIF"),
+    ] {
+        let r = respond(origin_event(uri, "403", &b), &cfg, &c).await;
+        assert_eq!((r.status.as_str(), r.status_description.as_deref()), ("415", Some("Unsupported Media Type")));
+        assert_eq!(header(&r.headers, "cache-control"), Some("public, max-age=60"));
+        assert!(r.body.as_deref().unwrap_or("").starts_with(&format!("{name} originals are not supported")));
+        assert!(get(&c, &b, key).await.is_none());
+    }
+}
+
+#[tokio::test]
 async fn tampered_origin_bucket_is_refused() {
     let (c, b) = bucket("tamper").await;
     put(&c, &b, "image/coffee.jpg", fixture("coffee.jpg"), "image/jpeg").await;
