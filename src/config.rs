@@ -83,7 +83,7 @@ pub struct Config {
     /// turns animation off). Default 200.
     pub max_animation_frames: u32,
     /// ... and up to this many decoded pixels, all frames together (canvas x frames), which
-    /// bounds the time a miss takes. Default 50 MP.
+    /// bounds the time and memory a miss takes (README, "Animation"). Default 25 MP.
     pub max_animation_pixels: u64,
     /// Allow output larger than the original. Default false.
     pub upscale: bool,
@@ -155,7 +155,7 @@ impl Default for Config {
             max_pixels: 50_000_000,
             max_input_bytes: 50_000_000,
             max_animation_frames: 200,
-            max_animation_pixels: 50_000_000,
+            max_animation_pixels: 25_000_000,
             upscale: false,
             browser_max_age_s: 3_600,
             cdn_max_age_s: 2_592_000,

@@ -81,7 +81,7 @@ pub struct Options {
     pub max_input_bytes: u64,
     /// Animations with more frames become a still of the first. Default 200.
     pub max_animation_frames: u32,
-    /// Animations with more decoded pixels (all frames) become a still. Default 50 MP.
+    /// Animations with more decoded pixels (all frames) become a still. Default 25 MP.
     pub max_animation_pixels: u64,
     /// Encoded size to stay under, if any.
     pub budget: Option<usize>,
@@ -129,7 +129,10 @@ pub fn run(input: &[u8], o: &Options) -> Result<Output, TransformError> {
     if o.format == Format::Webp {
         if let Some(f @ (decode::InputFormat::Gif | decode::InputFormat::Webp)) = decode::sniff(input) {
             if let Some(frames) = animate::frames(input, f, o)? {
-                return encode_within_budget(o, frames.width, frames.height, |q| animate::encode_webp(&frames, q));
+                // No lower-quality retries: each encodes every frame again (seconds at the
+                // limits, README "Animation"); over the budget it is stored and 302'd instead.
+                let once = Options { reencode_attempts: 0, ..*o };
+                return encode_within_budget(&once, frames.width, frames.height, |q| animate::encode_webp(&frames, q));
             }
         }
     }
