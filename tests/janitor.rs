@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 /// HEADs for one changed original with the default allow-list: the original and each candidate
 /// variant key, (5 boxes x 3 fits + 32 srcset widths and heights) x 3 qualities x 3 formats.
-const HEADS: usize = 1 + (5 * 3 + 32) * 3 * 3;
+/// The original and each candidate of the default allow-list: (5 boxes x 3 fits + 32 srcset
+/// widths and heights) x 3 qualities x 4 formats.
+const HEADS: usize = 1 + (5 * 3 + 32) * 3 * 4;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_cloudfront::types::{
@@ -24,7 +26,7 @@ use edge_resize::cloudfront::header;
 use edge_resize::edge::{origin_response_event, Deadline};
 use edge_resize::janitor::plan::{Change, ObjectEvent};
 use edge_resize::janitor::{Janitor, Report};
-use edge_resize::spec::{all_variant_keys, Fit, Key, Size};
+use edge_resize::spec::{all_variant_keys, Fit, Format, Key, Size};
 use edge_resize::store::{s3_client_at, Meta, Object, S3Store, Store, StoreError, Stored, VariantMeta};
 use edge_resize::Config;
 use hyper::Method;
@@ -125,6 +127,7 @@ fn small_cfg(paths_per_day: u32) -> Config {
         sizes: vec![Size::new(100, 100), Size::new(200, 200)],
         fits: vec![Fit::Cover],
         qualities: vec![],
+        formats: vec![Format::Jpeg, Format::Png, Format::Webp],
         invalidation_paths_per_day: paths_per_day,
         ..Config::default()
     }

@@ -119,8 +119,8 @@ mod tests {
         });
         let l = find(store.as_ref(), &originals, &cfg).await.unwrap();
         let per_original = all_variant_keys(&key("image/p/a.jpg"), &cfg).len();
-        // (5 boxes x 3 fits + 32 srcset widths and heights, which take no fit) x 3 qualities x 3 formats
-        assert_eq!(per_original, (5 * 3 + 32) * 3 * 3);
+        // (5 boxes x 3 fits + 32 srcset widths and heights, which take no fit) x 3 qualities x 4 formats
+        assert_eq!(per_original, (5 * 3 + 32) * 3 * 4);
         assert_eq!(l.heads, 2 * (per_original + 1));
         assert_eq!(store.seen.lock().unwrap().len(), l.heads);
         let peak = store.peak.load(Ordering::SeqCst);
