@@ -64,6 +64,8 @@ fn options(t: &Task) -> Options {
         upscale: false,
         max_pixels: 50_000_000,
         max_input_bytes: 200_000_000,
+        max_animation_frames: 200,
+        max_animation_pixels: 25_000_000,
         budget: None,
         reencode_attempts: 0,
     }
