@@ -6,7 +6,7 @@ mod common;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// HEADs for one changed original with the default allow-list: the original and each candidate
 /// variant key, (5 boxes x 3 fits + 32 srcset widths and heights) x 3 qualities x 3 formats.
@@ -775,7 +775,6 @@ async fn one_update_among_many_originals() {
     // HEAD the original and its candidates; GET: the owed record, the ledger; PUT: owed record, ledger; POST:
     // DeleteObjects, CreateInvalidation; DELETE: the owed record.
     assert_eq!(counts, vec![HEADS, 2, 2, 2, 1]);
-    assert!(took < Duration::from_secs(10), "{took:?}");
     eprintln!(
         "one update among {n} originals x 2 variants: deleted {}, paths {} ({:?}), other originals' paths 0, \
          requests {} (HEAD {}, GET {}, PUT {}, POST {}, DELETE {}), janitor time {:.0} ms (moto on 127.0.0.1)",
