@@ -588,7 +588,9 @@ const VARIANT: &str = "/image/100x100/race.jpg";
 /// A miss for VARIANT while ORIGINAL is overwritten and its janitor runs at `at` (never
 /// when `None`). Returns the answer, the janitor's report and the rig.
 async fn race(at: Option<Step>) -> (edge_resize::cloudfront::Response, Option<Report>, Rig) {
-    let cfg = Config::default();
+    // The small allow-list: the janitor runs inside the miss, and 565 HEADs of the default
+    // list on a busy machine could outlast the miss's deadline, which drops the hook.
+    let cfg = small_cfg(1000);
     let (c, b) = bucket("race").await;
     let (cf, id) = cloudfront().await;
     put(&c, &b, ORIGINAL, fixture("coffee.jpg"), "image/jpeg").await;
