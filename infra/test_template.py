@@ -103,5 +103,24 @@ class Edge(unittest.TestCase):
         self.assertEqual(R["JanitorEvents"]["Properties"]["FunctionResponseTypes"], ["ReportBatchItemFailures"])
 
 
+class Dashboard(unittest.TestCase):
+    def test_dashboard_shows_only_metrics_the_functions_emit(self):
+        import json
+        import re
+
+        body = R["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+        widgets = json.loads(re.sub(r"\$\{[^}]+\}", "us-east-1", body))["widgets"]
+        titles = " ".join(w["properties"]["title"] for w in widgets)
+        for word in ("Misses", "p50", "Errors", "Bytes"):
+            self.assertIn(word.lower(), titles.lower())
+        emitted = set(re.findall(r'\("([A-Z][A-Za-z0-9]+)", ', (pathlib.Path(__file__).parent.parent / "src/metrics.rs").read_text()))
+        shown = {m[1] for w in widgets for m in w["properties"]["metrics"]}
+        self.assertTrue(shown, "no metrics on the dashboard")
+        self.assertLessEqual(shown, emitted, f"not emitted by src/metrics.rs: {shown - emitted}")
+        for w in widgets:
+            for m in w["properties"]["metrics"]:
+                self.assertEqual((m[0], m[2]), ("EdgeResize", "Function"))
+
+
 if __name__ == "__main__":
     unittest.main()

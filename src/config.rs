@@ -139,6 +139,21 @@ pub struct Config {
     /// Object (outside the prefix) where the janitor counts its daily invalidations.
     /// Default `_edge-resize/invalidation-ledger.json`.
     pub ledger_key: String,
+    /// `serve` only: transforms that run at once; more misses wait. Default 0, meaning the
+    /// number of cores: a transform is CPU-bound, so more at once only adds memory and
+    /// latency. (Lambda runs one invocation per environment and needs no limit.)
+    pub transform_concurrency: usize,
+    /// `serve` only: MiB of transform memory at once, as estimated from each original's
+    /// header before decoding (`transform::memory`). Default 1,024: above the estimate of
+    /// the largest original `max_pixels` admits (a 50 MP progressive 4:4:4 JPEG made into
+    /// a 3840-wide variant, about 800 MiB), so the clamp below never applies by default.
+    /// An original estimated above the whole budget waits for all of it and runs alone.
+    pub transform_memory_mib: u32,
+    /// `serve` only: milliseconds a miss waits for a transform slot and its memory before it
+    /// is answered 503 with `Retry-After` (the wait in seconds, at least 1) and
+    /// `Cache-Control: no-store`. Default 2,000: a queue that does not drain in two
+    /// seconds is overload, and a fast 503 lets a client or a CDN retry elsewhere.
+    pub transform_wait_ms: u64,
 }
 
 impl Default for Config {
@@ -173,6 +188,9 @@ impl Default for Config {
             wildcard_after: None,
             head_concurrency: 16,
             ledger_key: "_edge-resize/invalidation-ledger.json".into(),
+            transform_concurrency: 0,
+            transform_memory_mib: 1_024,
+            transform_wait_ms: 2_000,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! (CloudFront handlers) → [`transform`] (decode, resize, encode) → [`store`] (S3 or a
 //! directory) and back. The [`janitor`] reuses `spec` and `store` to delete stale
 //! variants and [`cdn`] to invalidate them; [`serve`] wires it all to HTTP locally.
+//! [`metrics`] is what each invocation measured (CloudWatch EMF, `Server-Timing`).
 
 pub mod cdn;
 pub mod cloudfront;
@@ -11,6 +12,7 @@ pub mod config;
 pub mod edge;
 #[cfg(feature = "aws")]
 pub mod janitor;
+pub mod metrics;
 #[cfg(feature = "aws")]
 pub mod serve;
 pub mod spec;

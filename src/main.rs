@@ -149,11 +149,15 @@ fn invoke(cfg: Config, handler: &str) -> Result<(), String> {
                     ev.records.first().and_then(|r| edge_resize::edge::origin::target_region(&r.cf.request, &cfg));
                 let client = edge_resize::store::s3_client(region).await;
                 let deadline = edge_resize::edge::Deadline::for_config(&cfg);
-                edge_resize::edge::origin_response_event(ev, &cfg, deadline, |b, _| {
+                edge_resize::edge::origin::origin_response_event_measured(ev, &cfg, deadline, |b, _| {
                     edge_resize::store::S3Store::new(client.clone(), b, cfg.clone())
                 })
                 .await
             });
+            // The EMF line the Lambda would log, on stderr (stdout is the result).
+            let (r, measured) = r;
+            let emf = measured.emf("origin-response", edge_resize::metrics::now_ms());
+            eprintln!("{}", edge_resize::metrics::emf_line(&emf));
             serde_json::to_value(r)
         }
     }

@@ -118,7 +118,7 @@ async fn s3_edge_second_request_is_an_s3_hit() {
     assert_eq!(ct.as_deref(), Some("image/jpeg"));
 
     // Drop it from the edge cache: the next request must come from S3, not a transform.
-    assert_eq!(edge.invalidate(&["/image/200x200/coffee.jpg".into()]), 1);
+    assert_eq!(edge.invalidate(&["/image/200x200/coffee.jpg".into()]).await, 1);
     let r = reqwest::get(format!("{url}/image/coffee.jpg?d=200")).await.unwrap();
     assert_eq!(r.headers()["x-edge-cache"], "miss");
     assert_eq!(r.bytes().await.unwrap(), first);
@@ -231,4 +231,142 @@ async fn animated_gif_becomes_animated_webp() {
     // Without WebP in Accept: the first frame as PNG, as before.
     let r = reqwest::get(format!("{url}/image/animated.gif?d=100")).await.unwrap();
     assert_eq!(r.headers()["content-type"], "image/png");
+}
+
+/// The value of the Prometheus sample `name` (with its labels, as exposed) in `text`.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in\n{text}"))
+}
+
+async fn prometheus(url: &str) -> String {
+    let r = reqwest::get(format!("{url}/metrics")).await.unwrap();
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    r.text().await.unwrap()
+}
+
+/// `Server-Timing` as (stage, milliseconds), in order.
+fn server_timing(v: &str) -> Vec<(String, f64)> {
+    v.split(',')
+        .map(|m| {
+            let (name, dur) = m.trim().split_once(";dur=").expect("name;dur=ms");
+            (name.to_string(), dur.parse().expect("a number"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn metrics_count_what_the_requests_did() {
+    let dir = dir_with_fixtures();
+    let cfg = Arc::new(Config::default());
+    let (url, _) = start(AnyStore::Dir(DirStore::new(dir.path(), cfg.clone())), cfg).await;
+    let (mut made_bytes, mut made_pixels) = (0u64, 0u64);
+    for d in [100, 200, 300] {
+        let r = reqwest::get(format!("{url}/image/coffee.jpg?d={d}")).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let timing = server_timing(r.headers()["server-timing"].to_str().unwrap());
+        let names: Vec<&str> = timing.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["s3-get", "decode", "resize", "encode", "s3-put"]);
+        assert!(timing.iter().all(|(_, ms)| *ms >= 0.0) && timing[1].1 > 0.0, "{timing:?}");
+        made_bytes += r.bytes().await.unwrap().len() as u64;
+        made_pixels += d * d;
+    }
+    let hit = reqwest::get(format!("{url}/image/coffee.jpg?d=100")).await.unwrap();
+    assert_eq!(hit.headers()["x-edge-cache"], "hit");
+    assert!(hit.headers().get("server-timing").is_none(), "a hit made nothing");
+    assert_eq!(reqwest::get(format!("{url}/image/none.jpg?d=100")).await.unwrap().status(), 404);
+    assert_eq!(reqwest::get(format!("{url}/image/truncated.jpg?d=100")).await.unwrap().status(), 502);
+    assert_eq!(reqwest::get(format!("{url}/image/coffee.jpg")).await.unwrap().status(), 200);
+
+    let m = prometheus(&url).await;
+    let result = |r: &str| sample(&m, &format!("edge_resize_origin_responses_total{{result=\"{r}\"}}"));
+    assert_eq!(result("generated"), 3.0);
+    assert_eq!(result("4xx"), 1.0);
+    assert_eq!(result("5xx"), 1.0);
+    assert_eq!(result("pass-through"), 1.0, "the original itself, from the origin");
+    assert_eq!(result("redirect"), 0.0);
+    assert_eq!(sample(&m, "edge_resize_requests_total"), 7.0);
+    assert_eq!(sample(&m, "edge_resize_cache_hits_total"), 1.0);
+    assert_eq!(sample(&m, "edge_resize_output_bytes_total"), made_bytes as f64);
+    assert_eq!(sample(&m, "edge_resize_output_pixels_total"), made_pixels as f64);
+    let coffee = image::load_from_memory(&fixture("coffee.jpg")).unwrap();
+    assert_eq!(sample(&m, "edge_resize_input_pixels_total"), 3.0 * f64::from(coffee.width() * coffee.height()));
+    assert_eq!(sample(&m, "edge_resize_input_bytes_total"), 3.0 * fixture("coffee.jpg").len() as f64);
+    assert_eq!(sample(&m, "edge_resize_transform_seconds_count"), 3.0);
+    assert_eq!(sample(&m, "edge_resize_stage_seconds_count{stage=\"decode\"}"), 3.0);
+    assert_eq!(sample(&m, "edge_resize_overloaded_total"), 0.0);
+    assert_eq!(sample(&m, "edge_resize_transforms_running"), 0.0);
+    assert_eq!(sample(&m, "edge_resize_transform_memory_reserved_bytes"), 0.0);
+    assert_eq!(sample(&m, "edge_resize_transform_memory_budget_bytes"), 1024.0 * 1024.0 * 1024.0);
+    // The summary agrees.
+    let s = stats(&url).await;
+    assert_eq!((s["transforms"].as_u64(), s["errors"].as_u64()), (Some(3), Some(1)));
+}
+
+/// A `w`x`h` progressive JPEG of noise (a synthetic stress image: memory, not looks).
+fn noise_jpeg(w: usize, h: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let pixels: Vec<u8> = (0..w * h * 3)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+    c.set_fastest_defaults();
+    c.set_size(w, h);
+    c.set_quality(85.0);
+    c.set_progressive_mode();
+    let mut s = c.start_compress(Vec::new()).unwrap();
+    s.write_scanlines(&pixels).unwrap();
+    s.finish().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_over_the_transform_limits_gets_503s_with_retry_after_and_no_store() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("image")).unwrap();
+    std::fs::write(dir.path().join("image/big.jpg"), noise_jpeg(3000, 2000)).unwrap();
+    // One transform at a time and no waiting: whatever arrives while one runs is refused.
+    let cfg = Arc::new(Config { transform_concurrency: 1, transform_wait_ms: 0, ..Config::default() });
+    let (url, edge) = start(AnyStore::Dir(DirStore::new(dir.path(), cfg.clone())), cfg).await;
+    assert_eq!(edge.limiter().concurrency(), 1);
+    let c = reqwest::Client::new();
+    // Distinct variants, so nothing is coalesced: each is its own transform.
+    let sizes = [16, 32, 48, 64, 96, 128, 256, 384];
+    let burst = sizes.map(|w| {
+        let (c, u) = (c.clone(), format!("{url}/image/big.jpg?w={w}"));
+        tokio::spawn(async move {
+            let r = c.get(u).send().await.unwrap();
+            let h = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_string());
+            let (retry, cc) = (h("retry-after"), h("cache-control"));
+            (r.status().as_u16(), retry, cc, r.bytes().await.unwrap().len())
+        })
+    });
+    let (mut ok, mut busy) = (0, 0);
+    for h in burst {
+        let (status, retry, cc, _) = h.await.unwrap();
+        match status {
+            200 => ok += 1,
+            503 => {
+                busy += 1;
+                assert_eq!(retry.as_deref(), Some("1"));
+                assert_eq!(cc.as_deref(), Some("no-store"));
+            }
+            s => panic!("only 200 and the documented 503 may come back, got {s}"),
+        }
+    }
+    assert!(ok >= 1 && busy >= 1, "{ok} made, {busy} refused");
+    let m = prometheus(&url).await;
+    assert_eq!(sample(&m, "edge_resize_overloaded_total"), f64::from(busy));
+    assert_eq!(sample(&m, "edge_resize_origin_responses_total{result=\"5xx\"}"), f64::from(busy));
+    assert_eq!(sample(&m, "edge_resize_origin_responses_total{result=\"generated\"}"), f64::from(ok));
+    assert_eq!(sample(&m, "edge_resize_transform_memory_reserved_bytes"), 0.0, "all given back");
+    // A refused miss was not cached: asked again when the edge is idle, it is made.
+    let r = reqwest::get(format!("{url}/image/big.jpg?w=16")).await.unwrap();
+    assert_eq!(r.status(), 200);
 }

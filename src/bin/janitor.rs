@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use edge_resize::cdn::CloudFrontInvalidator;
 use edge_resize::janitor::Janitor;
+use edge_resize::metrics::{emf_line, now_ms, JanitorRun};
 use edge_resize::store::s3_client;
 use edge_resize::Config;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -67,7 +68,16 @@ async fn run(dry_run: bool) -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     lambda_runtime::run(service_fn(|ev: LambdaEvent<Value>| {
         let j = janitor.clone();
-        async move { Ok::<Value, Error>(j.handle(ev.payload).await?) }
+        async move {
+            let measured = j.handle_measured(ev.payload).await;
+            let run = match &measured {
+                Ok((_, run)) => *run,
+                Err(_) => JanitorRun { failed: true, ..JanitorRun::default() },
+            };
+            // One EMF line on stdout: CloudWatch Logs extracts the metrics (no API call).
+            println!("{}", emf_line(&run.emf("janitor", now_ms())));
+            Ok::<Value, Error>(measured?.0)
+        }
     }))
     .await
 }

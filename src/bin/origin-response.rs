@@ -3,7 +3,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use edge_resize::cloudfront::{Event, Response};
-use edge_resize::edge::{origin_response_event, Deadline};
+use edge_resize::edge::origin::origin_response_event_measured;
+use edge_resize::edge::Deadline;
+use edge_resize::metrics::{emf_line, now_ms};
 use edge_resize::store::{s3_client, S3Store};
 use edge_resize::Config;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -56,9 +58,14 @@ async fn run() -> Result<(), Error> {
                 ev.payload.records.first().and_then(|r| edge_resize::edge::origin::target_region(&r.cf.request, &cfg));
             let c = client.get_or_init(|| s3_client(region)).await.clone();
             let deadline = Deadline::for_invocation(&cfg, ev.context.deadline);
-            let r: Response =
-                origin_response_event(ev.payload, &cfg, deadline, |bucket, _| S3Store::new(c, bucket, cfg.clone()))
-                    .await;
+            let (r, measured): (Response, _) =
+                origin_response_event_measured(ev.payload, &cfg, deadline, |bucket, _| {
+                    S3Store::new(c, bucket, cfg.clone())
+                })
+                .await;
+            // One EMF line on stdout: Lambda sends it to CloudWatch Logs, which turns it into
+            // metrics (no API call, nothing added to the answer's latency but the write).
+            println!("{}", emf_line(&measured.emf("origin-response", now_ms())));
             Ok::<Response, Error>(r)
         }
     }))

@@ -18,7 +18,7 @@ impl LocalInvalidator {
 
 impl Invalidator for LocalInvalidator {
     async fn invalidate(&self, batch: &Batch) -> Result<String, CdnError> {
-        let n = self.edge.invalidate(&batch.paths);
+        let n = self.edge.invalidate(&batch.paths).await;
         Ok(format!("local-{}-{n}", batch.caller_reference))
     }
 }

@@ -2,10 +2,12 @@
 //! events; the binaries and `serve` only wire them up.
 
 pub mod http_date;
+pub mod limit;
 pub mod origin;
 pub mod viewer;
 
-pub use origin::{origin_response, origin_response_event};
+pub use limit::Limiter;
+pub use origin::{origin_response, origin_response_event, origin_response_measured};
 pub use viewer::{viewer_request, viewer_request_event};
 
 use std::future::Future;
@@ -40,6 +42,10 @@ pub enum EdgeError {
     /// The original changed while its variant was made; the variant was withdrawn.
     #[error("the original changed while the variant was made: try again")]
     OriginalChanged,
+    /// `serve`'s transform limits are taken (concurrency or memory) and stayed so for the
+    /// configured wait: try again after `retry_after_s` seconds.
+    #[error("too many transforms in progress: try again in {retry_after_s} s")]
+    Overloaded { retry_after_s: u32 },
 }
 
 impl EdgeError {
@@ -51,7 +57,8 @@ impl EdgeError {
             EdgeError::Store(StoreError::TooLarge { .. }) => 502,
             EdgeError::Store(StoreError::Unavailable(_))
             | EdgeError::OverBudgetUnstored
-            | EdgeError::OriginalChanged => 503,
+            | EdgeError::OriginalChanged
+            | EdgeError::Overloaded { .. } => 503,
             EdgeError::Store(_) => 502,
             EdgeError::Timeout(_) => 504,
             EdgeError::BadEvent | EdgeError::BucketNotAllowed(_) | EdgeError::NoBucket => 500,

@@ -2,15 +2,17 @@
 //! and return it, within Lambda@Edge's 1 MB limit for a generated origin response.
 //! The origin's body is not visible to the function, so it fetches the original itself.
 
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use base64::Engine;
 use bytes::Bytes;
 
 use super::http_date::http_date;
+use super::limit::Limiter;
 use super::viewer::small_response;
 use super::{reason, Deadline, EdgeError};
 use crate::cloudfront::{set_header, BodyEncoding, Event, Headers, Request, Response};
+use crate::metrics::{Invocation, Outcome, Stages};
 use crate::spec::{parse_variant_key, Key, Variant};
 use crate::store::{Store, VariantMeta};
 use crate::transform::{self, Options, Output};
@@ -34,11 +36,34 @@ pub enum Kept {
     Withdrawn { deleted: bool },
 }
 
-/// A made variant and what became of it.
+/// A made variant, what became of it, and what it took.
 #[derive(Debug)]
 pub struct Made {
     pub output: Output,
     pub kept: Kept,
+    /// Every stage's duration: the transform's own, plus the S3 GET and PUT.
+    pub stages: Stages,
+    /// The original's size.
+    pub input_bytes: u64,
+}
+
+impl Made {
+    /// The invocation's metrics, once its answer (`status`, `outcome`) is known.
+    fn invocation(&self, status: u16, outcome: Outcome) -> Invocation {
+        let o = &self.output;
+        Invocation {
+            outcome,
+            status,
+            stages: self.stages,
+            input_bytes: Some(self.input_bytes),
+            input_pixels: Some(o.input_pixels),
+            output_bytes: Some(o.bytes.len() as u64),
+            output_pixels: Some(u64::from(o.width) * u64::from(o.height)),
+            format: Some(o.format),
+            quality_retries: Some(o.quality_retries),
+            overloaded: false,
+        }
+    }
 }
 
 /// The bucket this event may touch: the configured one, else the one its S3 origin names,
@@ -71,7 +96,9 @@ const PUT_SHARE: f64 = 0.8;
 
 /// Fetch the original, transform it (on a blocking thread), store the variant and check the
 /// original did not change meanwhile, all before `deadline`. `body_budget` is the largest
-/// encoded image that still fits a generated response.
+/// encoded image that still fits a generated response. With a `limiter`, the transform
+/// first waits for a slot and its estimated memory (or fails with `Overloaded`).
+#[allow(clippy::too_many_arguments)]
 pub async fn make_variant<S: Store>(
     store: &S,
     key: &Key,
@@ -80,7 +107,9 @@ pub async fn make_variant<S: Store>(
     cfg: &Config,
     body_budget: usize,
     deadline: Deadline,
+    limiter: Option<&Limiter>,
 ) -> Result<Made, EdgeError> {
+    let start = Instant::now();
     let obj = deadline
         .run(READ_SHARE, "reading the original", store.get(original, cfg.max_input_bytes))
         .await?
@@ -89,17 +118,36 @@ pub async fn make_variant<S: Store>(
             e => EdgeError::Store(e),
         })?;
     let format = variant.output_format(original).ok_or(EdgeError::Transform(transform::TransformError::Unsupported))?;
+    let s3_get = start.elapsed();
     let mut opts = Options::for_variant(variant, format, cfg);
     opts.budget = Some(body_budget);
     let input = obj.bytes;
+    let input_bytes = input.len() as u64;
+    let admitted = match limiter {
+        Some(l) => {
+            // An unreadable header is the transform's to report; reserve the bytes at least.
+            let estimate = transform::memory::estimate(&input, &opts).unwrap_or(input_bytes);
+            Some(deadline.run(1.0, "waiting for a transform slot", l.admit(estimate)).await??)
+        }
+        None => None,
+    };
     // The pixel limit bounds the transform's time; the deadline only stops waiting for it.
+    // The admission moves into the blocking task: its memory is given back when the
+    // transform has really finished, not when the handler stops waiting for it.
+    let transform = tokio::task::spawn_blocking(move || {
+        let out = transform::run(&input, &opts);
+        drop(admitted);
+        out
+    });
     let output = deadline
-        .run(1.0, "transforming", tokio::task::spawn_blocking(move || transform::run(&input, &opts)))
+        .run(1.0, "transforming", transform)
         .await?
         .map_err(|e| EdgeError::Transform(transform::TransformError::Internal(e.to_string())))??;
     let put = Put { key, original, source_etag: obj.etag.as_deref(), content_type: format.content_type() };
+    let start = Instant::now();
     let kept = put.keep(store, Bytes::from(output.bytes.clone()), cfg, deadline).await;
-    Ok(Made { output, kept })
+    let stages = Stages { s3_get: Some(s3_get), s3_put: Some(start.elapsed()), ..output.timings };
+    Ok(Made { output, kept, stages, input_bytes })
 }
 
 /// One variant to store, and the original it was made from.
@@ -168,43 +216,75 @@ pub async fn origin_response<S: Store>(
     store: Option<&S>,
     deadline: Deadline,
 ) -> Response {
+    origin_response_measured(req, resp, cfg, store, deadline, None).await.0
+}
+
+/// [`origin_response`], with what it measured, and transforms admitted by `limiter` if any.
+pub async fn origin_response_measured<S: Store>(
+    req: &Request,
+    resp: Response,
+    cfg: &Config,
+    store: Option<&S>,
+    deadline: Deadline,
+    limiter: Option<&Limiter>,
+) -> (Response, Invocation) {
     let status: u16 = resp.status.parse().unwrap_or(0);
+    let pass = |resp: Response| (resp, Invocation { status, ..Invocation::default() });
     if status != 403 && status != 404 {
-        return resp;
+        return pass(resp);
     }
     let Ok(key) = Key::from_uri(&req.uri) else {
-        return resp;
+        return pass(resp);
     };
     let Some((original, variant)) = parse_variant_key(&key, cfg) else {
-        return resp;
+        return pass(resp);
     };
     let Some(store) = store else {
         let e = target_bucket(req, cfg).err().unwrap_or(EdgeError::NoBucket);
-        return error_response(&resp.headers, &e, cfg);
+        return failed(&resp.headers, &e, cfg);
     };
-    let skeleton = image_response(&resp.headers, "image/webp", cfg, &largest_kept(), Vec::new());
+    let widest = Stages::widest_server_timing();
+    let skeleton = image_response(&resp.headers, "image/webp", cfg, &largest_kept(), Vec::new(), Some(&widest));
     let body_budget = cfg.response_budget.saturating_sub(skeleton.json_len() + 64) / 4 * 3;
-    match make_variant(store, &key, &original, &variant, cfg, body_budget, deadline).await {
-        Ok(Made { output, kept }) if output.fits_budget => {
+    match make_variant(store, &key, &original, &variant, cfg, body_budget, deadline, limiter).await {
+        Ok(made) if made.output.fits_budget => {
+            let inv = made.invocation(200, Outcome::Generated);
+            let Made { output, kept, stages, .. } = made;
             tracing::info!(key = %key, bytes = output.bytes.len(), w = output.width, h = output.height, "generated");
-            image_response(&resp.headers, output.format.content_type(), cfg, &kept, output.bytes)
+            let timing = stages.server_timing();
+            let ct = output.format.content_type();
+            (image_response(&resp.headers, ct, cfg, &kept, output.bytes, timing.as_deref()), inv)
         }
-        Ok(Made { kept: Kept::Stored { .. }, output }) => {
+        Ok(made @ Made { kept: Kept::Stored { .. }, .. }) => {
             // Too big to return inline: it is in S3 now, so send the viewer back for it.
-            tracing::info!(key = %key, bytes = output.bytes.len(), "over the response budget: 302");
+            tracing::info!(key = %key, bytes = made.output.bytes.len(), "over the response budget: 302");
             let mut r = Response::new(302, reason(302));
             carry(&resp.headers, &mut r.headers);
             set_header(&mut r.headers, "Location", key.to_uri());
             set_header(&mut r.headers, "Cache-Control", "no-store");
-            r
+            (r, made.invocation(302, Outcome::Redirect))
         }
-        Ok(Made { kept: Kept::NotStored, .. }) => error_response(&resp.headers, &EdgeError::OverBudgetUnstored, cfg),
+        Ok(made @ Made { kept: Kept::NotStored, .. }) => {
+            let (r, _) = failed(&resp.headers, &EdgeError::OverBudgetUnstored, cfg);
+            let inv = made.invocation(503, Outcome::ServerError);
+            (r, inv)
+        }
         // Withdrawn: there is nothing current to redirect to yet; a retry makes it afresh.
-        Ok(Made { kept: Kept::Withdrawn { .. }, .. }) => {
-            error_response(&resp.headers, &EdgeError::OriginalChanged, cfg)
+        Ok(made @ Made { kept: Kept::Withdrawn { .. }, .. }) => {
+            let (r, _) = failed(&resp.headers, &EdgeError::OriginalChanged, cfg);
+            let inv = made.invocation(503, Outcome::ServerError);
+            (r, inv)
         }
-        Err(e) => error_response(&resp.headers, &e, cfg),
+        Err(e) => failed(&resp.headers, &e, cfg),
     }
+}
+
+/// The error answer and its metrics.
+fn failed(origin_headers: &Headers, e: &EdgeError, cfg: &Config) -> (Response, Invocation) {
+    let r = error_response(origin_headers, e, cfg);
+    let mut inv = Invocation::answered(e.status());
+    inv.overloaded = matches!(e, EdgeError::Overloaded { .. });
+    (r, inv)
 }
 
 fn carry(from: &Headers, to: &mut Headers) {
@@ -224,7 +304,15 @@ fn largest_kept() -> Kept {
 /// A generated image. Only a stored and verified variant is cacheable, with validators
 /// (ETag, Last-Modified) so that a browser's revalidation is a 304, not a transform;
 /// anything else is `no-store`: an unstored one must be retried, a withdrawn one is stale.
-fn image_response(origin_headers: &Headers, content_type: &str, cfg: &Config, kept: &Kept, body: Vec<u8>) -> Response {
+/// `Server-Timing` names each stage's milliseconds (CloudFront passes it to the viewer).
+fn image_response(
+    origin_headers: &Headers,
+    content_type: &str,
+    cfg: &Config,
+    kept: &Kept,
+    body: Vec<u8>,
+    server_timing: Option<&str>,
+) -> Response {
     let mut r = Response::new(200, reason(200));
     carry(origin_headers, &mut r.headers);
     set_header(&mut r.headers, "Content-Type", content_type);
@@ -239,6 +327,9 @@ fn image_response(origin_headers: &Headers, content_type: &str, cfg: &Config, ke
         Kept::NotStored | Kept::Withdrawn { .. } => set_header(&mut r.headers, "Cache-Control", "no-store"),
     }
     set_header(&mut r.headers, "X-Resize-Result", "generated");
+    if let Some(t) = server_timing {
+        set_header(&mut r.headers, "Server-Timing", t.to_string());
+    }
     r.body = Some(base64::engine::general_purpose::STANDARD.encode(body));
     r.body_encoding = Some(BodyEncoding::Base64);
     r
@@ -257,6 +348,10 @@ pub fn error_response(origin_headers: &Headers, e: &EdgeError, cfg: &Config) -> 
         415 => set_header(&mut r.headers, "Cache-Control", cfg.unsupported_cache_control.clone()),
         _ => {}
     }
+    // RFC 9110 §10.2.3: when to come back; the 503 itself is `no-store` (small_response).
+    if let EdgeError::Overloaded { retry_after_s } = e {
+        set_header(&mut r.headers, "Retry-After", retry_after_s.to_string());
+    }
     r
 }
 
@@ -270,13 +365,27 @@ pub async fn origin_response_event<S: Store, F>(
 where
     F: FnOnce(&str, Option<String>) -> S,
 {
+    origin_response_event_measured(event, cfg, deadline, store_for).await.0
+}
+
+/// [`origin_response_event`] with the invocation's metrics (the binary prints their EMF line).
+pub async fn origin_response_event_measured<S: Store, F>(
+    event: Event,
+    cfg: &Config,
+    deadline: Deadline,
+    store_for: F,
+) -> (Response, Invocation)
+where
+    F: FnOnce(&str, Option<String>) -> S,
+{
+    let bad = |m: &str| (small_response(500, m), Invocation::answered(500));
     let Some(rec) = event.records.into_iter().next() else {
-        return small_response(500, "event without records");
+        return bad("event without records");
     };
     let Some(resp) = rec.cf.response else {
-        return small_response(500, "origin-response event without a response");
+        return bad("origin-response event without a response");
     };
     let req = rec.cf.request;
     let store = target_bucket(&req, cfg).ok().map(|b| store_for(&b, target_region(&req, cfg)));
-    origin_response(&req, resp, cfg, store.as_ref(), deadline).await
+    origin_response_measured(&req, resp, cfg, store.as_ref(), deadline, None).await
 }

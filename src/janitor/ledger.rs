@@ -142,17 +142,23 @@ pub async fn peek(
 }
 
 /// Spend from the ledger at `bucket`/`key` for `ask`, retrying lost races a few times.
+/// Also answers the paths left in today's budget after it, when known (not for a batch
+/// already done).
 pub async fn spend(
     client: &Client,
     bucket: &str,
     key: &str,
     ask: Ask<'_>,
     budget: Budget,
-) -> Result<Decision, StoreError> {
+) -> Result<(Decision, Option<u32>), StoreError> {
     for _ in 0..5 {
         let (current, etag) = read(client, bucket, key).await?;
         let (decision, next) = decide(current, &today(), ask, budget);
-        let Some(next) = next else { return Ok(decision) };
+        let Some(next) = next else {
+            let left = matches!(decision, Decision::Exhausted { .. }).then_some(0);
+            return Ok((decision, left));
+        };
+        let left = budget.paths_per_day.saturating_sub(next.paths);
         let body = serde_json::to_vec(&next).map_err(|e| StoreError::Other(e.to_string()))?;
         let mut put =
             client.put_object().bucket(bucket).key(key).content_type("application/json").body(ByteStream::from(body));
@@ -161,7 +167,7 @@ pub async fn spend(
             None => put.if_none_match("*"),
         };
         match put.send().await {
-            Ok(_) => return Ok(decision),
+            Ok(_) => return Ok((decision, Some(left))),
             Err(e) => {
                 match crate::store::s3::classify(key, e, false) {
                     // 412, or 409 when a concurrent If-None-Match create is in flight: re-read.

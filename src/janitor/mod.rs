@@ -19,6 +19,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use serde_json::Value;
 
 use crate::cdn::{collapse, CdnError, Invalidator};
+use crate::metrics::JanitorRun;
 use crate::spec::{Key, SpecError};
 use crate::store::{S3Store, Store, StoreError};
 use crate::Config;
@@ -67,6 +68,22 @@ pub struct Report {
     /// `spend`, `already-done`, `exhausted`, `no-distribution` or `dry-run`.
     pub invalidation: Option<String>,
     pub invalidation_id: Option<String>,
+    /// Invalidation paths left in today's budget after this run, when the ledger was spent from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_left: Option<u32>,
+}
+
+impl Report {
+    /// The run's metrics (the binary logs them as an EMF line).
+    pub fn measured(&self) -> JanitorRun {
+        let sent = self.invalidation.as_deref() == Some("spend") && !self.dry_run;
+        JanitorRun {
+            objects_deleted: if self.dry_run { 0 } else { self.deleted as u64 },
+            paths_invalidated: if sent { self.paths.len() as u64 } else { 0 },
+            budget_left: self.budget_left.map(u64::from),
+            failed: false,
+        }
+    }
 }
 
 pub struct Janitor<I: Invalidator> {
@@ -196,7 +213,8 @@ impl<I: Invalidator> Janitor<I> {
         report: &mut Report,
     ) -> Result<(), JanitorError> {
         let key = &self.cfg.ledger_key;
-        let decision = ledger::spend(&self.s3, ledger_bucket, key, ask, Budget::of(&self.cfg)).await?;
+        let (decision, left) = ledger::spend(&self.s3, ledger_bucket, key, ask, Budget::of(&self.cfg)).await?;
+        report.budget_left = left;
         self.record(&decision, report);
         if let Some(stale) = &report.stale {
             tracing::warn!(
@@ -226,19 +244,32 @@ impl<I: Invalidator> Janitor<I> {
     /// failures), or an S3 notification, SNS notification or EventBridge event (answered
     /// with the report; an error makes Lambda retry the invocation).
     pub async fn handle(&self, payload: Value) -> Result<Value, JanitorError> {
+        self.handle_measured(payload).await.map(|(v, _)| v)
+    }
+
+    /// [`Janitor::handle`], with the run's metrics.
+    pub async fn handle_measured(&self, payload: Value) -> Result<(Value, JanitorRun), JanitorError> {
         let source = payload.pointer("/Records/0/eventSource").and_then(Value::as_str).unwrap_or("");
         if source == "aws:sqs" {
             let sqs: SqsEvent = serde_json::from_value(payload).map_err(|e| EventError::Json(e.to_string()))?;
-            return Ok(serde_json::to_value(self.handle_sqs(&sqs).await).unwrap_or(Value::Null));
+            let (resp, run) = self.handle_sqs_measured(&sqs).await;
+            return Ok((serde_json::to_value(resp).unwrap_or(Value::Null), run));
         }
         let events = event::object_events(&payload)?;
-        Ok(serde_json::to_value(self.run(&events).await?).unwrap_or(Value::Null))
+        let report = self.run(&events).await?;
+        let run = report.measured();
+        Ok((serde_json::to_value(report).unwrap_or(Value::Null), run))
     }
 
     /// An SQS batch: malformed messages are reported as failed on their own; the rest are
     /// planned together (paths deduplicated across the batch) and fail together if the
     /// lookup, the deletes or the invalidation fail, so SQS redelivers them (then the DLQ).
     pub async fn handle_sqs(&self, ev: &SqsEvent) -> SqsBatchResponse {
+        self.handle_sqs_measured(ev).await.0
+    }
+
+    /// [`Janitor::handle_sqs`], with the batch's metrics (`failed` if any message failed).
+    pub async fn handle_sqs_measured(&self, ev: &SqsEvent) -> (SqsBatchResponse, JanitorRun) {
         let mut failures = Vec::new();
         let mut good_ids = Vec::new();
         let mut events = Vec::new();
@@ -255,12 +286,18 @@ impl<I: Invalidator> Janitor<I> {
                 }
             }
         }
-        if let Err(e) = self.run(&events).await {
-            tracing::error!(error = %e, "batch failed; SQS will redeliver it");
-            failures.extend(good_ids);
+        let mut run = JanitorRun::default();
+        match self.run(&events).await {
+            Ok(report) => run = report.measured(),
+            Err(e) => {
+                tracing::error!(error = %e, "batch failed; SQS will redeliver it");
+                failures.extend(good_ids);
+            }
         }
-        SqsBatchResponse {
+        run.failed = !failures.is_empty();
+        let resp = SqsBatchResponse {
             batch_item_failures: failures.into_iter().map(|id| BatchItemFailure { item_identifier: id }).collect(),
-        }
+        };
+        (resp, run)
     }
 }

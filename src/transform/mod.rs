@@ -18,12 +18,16 @@ pub mod color;
 pub mod decode;
 pub mod encode;
 pub mod libjpeg;
+pub mod memory;
 pub mod orient;
 pub mod plan;
 pub mod resize;
 pub mod webp;
 
+use std::time::Instant;
+
 use crate::config::Config;
+use crate::metrics::Stages;
 use crate::spec::{Fit, Format, Size, Variant};
 
 /// Why a transform failed. `status()` is the HTTP answer for it.
@@ -118,6 +122,39 @@ pub struct Output {
     pub quality: u8,
     /// False when even the last retry is over `Options::budget`.
     pub fits_budget: bool,
+    /// Lower-quality re-encodes made to fit `Options::budget`.
+    pub quality_retries: u8,
+    /// The original's width x height, from its header (the canvas for an animation).
+    pub input_pixels: u64,
+    /// How long decode, resize and encode took (the S3 stages are `None` here).
+    pub timings: Stages,
+}
+
+/// Where the transform will cut, scale and shrink on load, from the header alone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Geometry {
+    /// The crop in stored (pre-rotation) coordinates of the full-size image.
+    pub crop: plan::Rect,
+    /// The resize target in stored orientation.
+    pub target_w: u32,
+    pub target_h: u32,
+    /// Shrink-on-load factor the decoder applies (1: none).
+    pub shrink: u8,
+}
+
+/// The geometry of `o` applied to an image with header `h`.
+pub fn geometry(h: &decode::Header, o: &Options) -> Geometry {
+    let swapped = plan::swaps_axes(h.orientation);
+    let (dw, dh) = if swapped { (h.height, h.width) } else { (h.width, h.height) };
+    let p = plan::plan(dw, dh, o.size, o.fit, o.upscale);
+    let crop = plan::to_stored(p.crop, h.orientation, f64::from(h.width), f64::from(h.height));
+    let (tw, th) = if swapped { (p.out_h, p.out_w) } else { (p.out_w, p.out_h) };
+    let shrink = match h.format {
+        decode::InputFormat::Jpeg => plan::jpeg_shrink(crop.w, crop.h, tw, th),
+        decode::InputFormat::Webp => plan::integer_shrink(crop.w, crop.h, tw, th),
+        _ => 1,
+    };
+    Geometry { crop, target_w: tw, target_h: th, shrink }
 }
 
 /// Run the whole pipeline on an encoded original.
@@ -128,31 +165,32 @@ pub fn run(input: &[u8], o: &Options) -> Result<Output, TransformError> {
     // An animated GIF or WebP asked for as WebP stays animated, within the limits.
     if o.format == Format::Webp {
         if let Some(f @ (decode::InputFormat::Gif | decode::InputFormat::Webp)) = decode::sniff(input) {
+            let start = Instant::now();
             if let Some(frames) = animate::frames(input, f, o)? {
+                let decoded = start.elapsed();
                 // No lower-quality retries: each encodes every frame again (seconds at the
                 // limits, README "Animation"); over the budget it is stored and 302'd instead.
                 let once = Options { reencode_attempts: 0, ..*o };
-                return encode_within_budget(&once, frames.width, frames.height, |q| animate::encode_webp(&frames, q));
+                let start = Instant::now();
+                let mut out =
+                    encode_within_budget(&once, frames.width, frames.height, |q| animate::encode_webp(&frames, q))?;
+                out.timings = Stages { decode: Some(decoded), encode: Some(start.elapsed()), ..Stages::default() };
+                out.input_pixels = memory::probe(input).map_or(0, |p| p.pixels());
+                return Ok(out);
             }
         }
     }
-    let mut geometry = None;
+    let start = Instant::now();
+    let mut geo = None;
     let dec = decode::decode(input, o.max_pixels, |h| {
         decode::check_pixels(h.format, h.width, h.height, o.max_pixels)?;
-        let swapped = plan::swaps_axes(h.orientation);
-        let (dw, dh) = if swapped { (h.height, h.width) } else { (h.width, h.height) };
-        let p = plan::plan(dw, dh, o.size, o.fit, o.upscale);
-        let crop = plan::to_stored(p.crop, h.orientation, f64::from(h.width), f64::from(h.height));
-        let (tw, th) = if swapped { (p.out_h, p.out_w) } else { (p.out_w, p.out_h) };
-        let shrink = match h.format {
-            decode::InputFormat::Jpeg => plan::jpeg_shrink(crop.w, crop.h, tw, th),
-            decode::InputFormat::Webp => plan::integer_shrink(crop.w, crop.h, tw, th),
-            _ => 1,
-        };
-        geometry = Some((*h, crop, tw, th));
-        Ok(shrink)
+        let g = geometry(h, o);
+        geo = Some((*h, g));
+        Ok(g.shrink)
     })?;
-    let (header, crop, tw, th) = geometry.ok_or_else(|| TransformError::Internal("no header".into()))?;
+    let decoded = start.elapsed();
+    let (header, g) = geo.ok_or_else(|| TransformError::Internal("no header".into()))?;
+    let (crop, tw, th) = (g.crop, g.target_w, g.target_h);
     // Scale the stored-coordinate crop to the shrunk-on-load decode.
     let (sx, sy) = (f64::from(dec.width) / f64::from(header.width), f64::from(dec.height) / f64::from(header.height));
     let crop = plan::Rect {
@@ -161,6 +199,7 @@ pub fn run(input: &[u8], o: &Options) -> Result<Output, TransformError> {
         w: (crop.w * sx).min(f64::from(dec.width)),
         h: (crop.h * sy).min(f64::from(dec.height)),
     };
+    let start = Instant::now();
     let channels = dec.layout.channels();
     let pixels = resize::resize(dec.pixels, dec.width, dec.height, dec.layout, crop, tw, th)?;
     let (pixels, w, h) = orient::orient(pixels, tw, th, channels, header.orientation);
@@ -170,7 +209,13 @@ pub fn run(input: &[u8], o: &Options) -> Result<Output, TransformError> {
         Format::Webp | Format::Avif => color::expand_gray(pixels, layout),
         Format::Png => (pixels, layout),
     };
-    encode_within_budget(o, w, h, |q| encode::encode(&pixels, w, h, layout, o.format, q))
+    let resized = start.elapsed();
+    let start = Instant::now();
+    let mut out = encode_within_budget(o, w, h, |q| encode::encode(&pixels, w, h, layout, o.format, q))?;
+    out.timings =
+        Stages { decode: Some(decoded), resize: Some(resized), encode: Some(start.elapsed()), ..Stages::default() };
+    out.input_pixels = u64::from(header.width) * u64::from(header.height);
+    Ok(out)
 }
 
 /// Encode; while over budget, retry at lower quality (lossy formats only), at most
@@ -188,7 +233,17 @@ fn encode_within_budget(
         let fits = o.budget.is_none_or(|b| bytes.len() <= b);
         let lossy = o.format != Format::Png;
         if fits || !lossy || attempts >= o.reencode_attempts || quality <= 10 {
-            return Ok(Output { bytes, format: o.format, width: w, height: h, quality, fits_budget: fits });
+            return Ok(Output {
+                bytes,
+                format: o.format,
+                width: w,
+                height: h,
+                quality,
+                fits_budget: fits,
+                quality_retries: attempts,
+                input_pixels: 0,
+                timings: Stages::default(),
+            });
         }
         let over = bytes.len() as f64 / o.budget.unwrap_or(usize::MAX) as f64;
         let next = (f64::from(quality) / over.max(1.25)).floor() as u8;
