@@ -34,12 +34,14 @@ const fn task(class: &'static str, file: &'static str, w: u32, h: u32, format: F
     Task { class, file, out: Size::new(w, h), format }
 }
 
-const TASKS: [Task; 12] = [
+const TASKS: [Task; 14] = [
     task("baseline JPEG 4 MP photo", "photo-path-baseline.jpg", 300, 300, Format::Jpeg),
     task("baseline JPEG 4 MP photo", "photo-water-baseline.jpg", 1280, 0, Format::Jpeg),
     task("baseline JPEG 4 MP photo", "photo-boats-baseline.jpg", 640, 480, Format::Webp),
     task("progressive JPEG 4 MP photo", "photo-path-progressive.jpg", 300, 300, Format::Jpeg),
     task("progressive JPEG 4 MP photo", "photo-cups-progressive.jpg", 1280, 720, Format::Jpeg),
+    task("progressive JPEG 4 MP photo", "photo-path-progressive.jpg", 300, 0, Format::Jpeg),
+    task("progressive JPEG 14.7 MP render", "render-14mp-progressive.jpg", 300, 300, Format::Jpeg),
     task("baseline JPEG 14.7 MP render", "render-14mp-baseline.jpg", 300, 0, Format::Jpeg),
     task("PNG RGB 4 MP photo", "photo-boats.png", 300, 300, Format::Jpeg),
     task("PNG RGBA 2 MP render", "render-rgba.png", 300, 300, Format::Webp),
@@ -144,7 +146,9 @@ fn main() {
     std::fs::write(photos.join(STRESS.file), common::jpeg(4000, 2666)).unwrap();
     let mut rows = Vec::new();
     let mut log_ratios = Vec::new();
-    for t in TASKS.iter().chain([&STRESS]) {
+    // BENCH_ONLY=text runs the tasks whose class or file contains it (while tuning one class).
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    for t in TASKS.iter().chain([&STRESS]).filter(|t| t.class.contains(&only) || t.file.contains(&only)) {
         let in_path = photos.join(t.file);
         let input =
             std::fs::read(&in_path).unwrap_or_else(|e| panic!("{}: {e} (scripts/bench-photos.sh)", in_path.display()));
@@ -226,9 +230,46 @@ fn main() {
     for r in rows {
         println!("{r}");
     }
-    let geomean = (log_ratios.iter().sum::<f64>() / log_ratios.len() as f64).exp();
-    println!(
-        "\ngeometric mean edge-resize / sharp over the {} real tasks: **{geomean:.2}** (the stress case excluded)",
-        log_ratios.len()
-    );
+    if !log_ratios.is_empty() {
+        let geomean = (log_ratios.iter().sum::<f64>() / log_ratios.len() as f64).exp();
+        println!(
+            "\ngeometric mean edge-resize / sharp over the {} real tasks: **{geomean:.2}** (the stress case excluded)",
+            log_ratios.len()
+        );
+    }
+    if only.is_empty() || only == "encoder" {
+        jpeg_encoder_settings(&photos);
+    }
+}
+
+/// The JPEG encoder's settings by output size, on a real photograph resized to each size:
+/// progressive with optimised Huffman tables (what `encode` writes), baseline with
+/// optimised tables, baseline with the standard tables. Time and bytes, same quality.
+fn jpeg_encoder_settings(photos: &Path) {
+    let photo = image::open(photos.join("photo-cups-progressive.jpg")).unwrap().to_rgb8();
+    println!("\n| JPEG encode q{QUALITY}, photo resized to | progressive + optimised ms | bytes | baseline + optimised ms | bytes | baseline ms | bytes |");
+    println!("|---|---|---|---|---|---|---|");
+    for (w, h) in [(300, 300), (640, 480), (1280, 720), (1920, 1200)] {
+        let px = image::imageops::resize(&photo, w, h, image::imageops::FilterType::Triangle);
+        let encode = |progressive: bool, optimise: bool| {
+            let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+            c.set_fastest_defaults();
+            c.set_size(w as usize, h as usize);
+            c.set_quality(f32::from(QUALITY));
+            if progressive {
+                c.set_progressive_mode();
+            }
+            c.set_optimize_coding(optimise);
+            let mut started = c.start_compress(Vec::new()).unwrap();
+            started.write_scanlines(px.as_raw()).unwrap();
+            started.finish().unwrap()
+        };
+        let mut cells = Vec::new();
+        for (progressive, optimise) in [(true, true), (false, true), (false, false)] {
+            let mut bytes = 0;
+            let ms = median_ms(|| bytes = encode(progressive, optimise).len());
+            cells.push(format!("{ms:.1} | {bytes}"));
+        }
+        println!("| {w}x{h} | {} |", cells.join(" | "));
+    }
 }

@@ -127,6 +127,8 @@ pub struct Header {
     pub height: u32,
     /// EXIF orientation, 1..=8.
     pub orientation: u8,
+    /// A progressive JPEG frame (SOF2): a 1/8 decode may read its DC scans only (`scans`).
+    pub progressive: bool,
 }
 
 /// Channel layout of decoded 8-bit pixels.
@@ -164,6 +166,9 @@ pub struct Decoded {
     pub icc: Option<Vec<u8>>,
     /// Warnings the decode policy tolerated (libjpeg's text), already logged.
     pub warnings: Vec<String>,
+    /// Bytes of the original the decoder did not need to read: the AC scans of a
+    /// progressive JPEG decoded at 1/8 scale (see `scans`); 0 otherwise.
+    pub skipped_bytes: usize,
 }
 
 /// Decode `data`. `choose_shrink` sees the header first and answers the shrink-on-load
@@ -211,11 +216,16 @@ fn decode_jpeg(
         |stage: DecodeStage, message: String| TransformError::Corrupt { format: InputFormat::Jpeg, stage, message };
     let result = catch_unwind(AssertUnwindSafe(|| -> Result<Decoded, TransformError> {
         let markers = [mozjpeg::Marker::APP(1), mozjpeg::Marker::APP(2)];
-        let mut d = mozjpeg::Decompress::builder()
-            .with_err(libjpeg::error_mgr())
-            .with_markers(&markers)
-            .from_mem(data)
-            .map_err(|e| corrupt(DecodeStage::Header, e.to_string()))?;
+        let open = |bytes| {
+            mozjpeg::Decompress::builder()
+                .with_err(libjpeg::error_mgr())
+                .with_markers(&markers)
+                .from_mem(bytes)
+                .map_err(|e| corrupt(DecodeStage::Header, e.to_string()))
+        };
+        // Declared before the decompressor that may borrow it (drop order).
+        let reduced: Option<(Vec<u8>, usize)>;
+        let mut d = open(data)?;
         let (w, h) = (d.width() as u32, d.height() as u32);
         let mut orientation = 1;
         let mut icc_chunks: Vec<(u8, Vec<u8>)> = Vec::new();
@@ -230,9 +240,20 @@ fn decode_jpeg(
                 _ => {}
             }
         }
-        let header = Header { format: InputFormat::Jpeg, width: w, height: h, orientation };
-        let shrink = choose_shrink(&header)?;
-        d.scale(8 / shrink.clamp(1, 8));
+        let progressive = super::scans::is_progressive(data);
+        let header = Header { format: InputFormat::Jpeg, width: w, height: h, orientation, progressive };
+        let shrink = choose_shrink(&header)?.clamp(1, 8);
+        // At 1/8 a progressive file's AC scans are mostly unused: decode only the scans
+        // that scale reads, with the same pixels as the whole file (see `scans`).
+        reduced = if shrink == 8 { super::scans::eighth_scale_stream(data) } else { None };
+        let skipped_bytes = reduced.as_ref().map_or(0, |r| r.1);
+        if let Some((stream, _)) = &reduced {
+            d = open(stream)?;
+            // With AC data missing, libjpeg-turbo's block smoothing would re-estimate DC
+            // from the neighbouring blocks; a whole-file decode never does.
+            d.do_block_smoothing(false);
+        }
+        d.scale(8 / shrink);
         icc_chunks.sort_by_key(|c| c.0);
         let icc = (!icc_chunks.is_empty()).then(|| icc_chunks.into_iter().flat_map(|c| c.1).collect());
         stage.set(DecodeStage::Pixels);
@@ -248,7 +269,7 @@ fn decode_jpeg(
         let (ow, oh) = (started.width() as u32, started.height() as u32);
         let pixels: Vec<u8> = started.read_scanlines().map_err(|e| corrupt(DecodeStage::Pixels, e.to_string()))?;
         started.finish().map_err(|e| corrupt(DecodeStage::Pixels, e.to_string()))?;
-        Ok(Decoded { pixels, width: ow, height: oh, layout, icc, warnings: Vec::new() })
+        Ok(Decoded { pixels, width: ow, height: oh, layout, icc, warnings: Vec::new(), skipped_bytes })
     }));
     let warnings = libjpeg::take_tolerated();
     match result {
@@ -318,7 +339,7 @@ fn decode_other(
         Err(_) => 1,
     };
     let icc = decoder.icc_profile().ok().flatten();
-    choose_shrink(&Header { format, width: w, height: h, orientation })?;
+    choose_shrink(&Header { format, width: w, height: h, orientation, progressive: false })?;
     let img = DynamicImage::from_decoder(decoder).map_err(corrupt(DecodeStage::Pixels))?;
     let (width, height) = (img.width(), img.height());
     let (pixels, layout) = match img {
@@ -331,7 +352,7 @@ fn decode_other(
         i if i.color().has_alpha() => (i.into_rgba8().into_raw(), Layout::Rgba),
         i => (i.into_rgb8().into_raw(), Layout::Rgb),
     };
-    Ok(Decoded { pixels, width, height, layout, icc, warnings: Vec::new() })
+    Ok(Decoded { pixels, width, height, layout, icc, warnings: Vec::new(), skipped_bytes: 0 })
 }
 
 fn orientation_number(o: image::metadata::Orientation) -> u8 {

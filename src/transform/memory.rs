@@ -56,50 +56,27 @@ pub fn probe(data: &[u8]) -> Result<Probe, TransformError> {
     Ok(Probe { format, width, height, channels: 4, progressive: false, samples_per_pixel: 4.0 })
 }
 
-/// The JPEG frame header (SOFn): ITU T.81 B.2.2. Walks the marker segments from SOI.
+/// The JPEG frame header (SOFn): ITU T.81 B.2.2.
 fn jpeg_frame(data: &[u8]) -> Option<Probe> {
-    let mut i = 2;
-    loop {
-        // Fill bytes (0xFF runs) may precede a marker.
-        while *data.get(i)? == 0xFF && *data.get(i + 1)? == 0xFF {
-            i += 1;
-        }
-        if *data.get(i)? != 0xFF {
-            return None;
-        }
-        let marker = *data.get(i + 1)?;
-        let len = usize::from(u16::from_be_bytes([*data.get(i + 2)?, *data.get(i + 3)?]));
-        let seg = data.get(i + 4..i + 2 + len)?;
-        match marker {
-            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
-                let height = u32::from(u16::from_be_bytes([*seg.get(1)?, *seg.get(2)?]));
-                let width = u32::from(u16::from_be_bytes([*seg.get(3)?, *seg.get(4)?]));
-                let n = *seg.get(5)?;
-                let comps: Vec<(u32, u32)> = (0..usize::from(n))
-                    .map(|c| seg.get(6 + 3 * c + 1).map(|hv| (u32::from(hv >> 4).max(1), u32::from(hv & 15).max(1))))
-                    .collect::<Option<_>>()?;
-                let (hmax, vmax) = comps.iter().fold((1, 1), |(h, v), c| (h.max(c.0), v.max(c.1)));
-                let samples: f64 = comps.iter().map(|(h, v)| f64::from(h * v) / f64::from(hmax * vmax)).sum();
-                let progressive = matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE);
-                return Some(Probe {
-                    format: InputFormat::Jpeg,
-                    width,
-                    height,
-                    channels: n,
-                    progressive,
-                    samples_per_pixel: samples,
-                });
-            }
-            0xDA | 0xD9 => return None,
-            _ => i += 2 + len,
-        }
-    }
+    let (marker, seg) = super::scans::frame_header(data)?;
+    let height = u32::from(u16::from_be_bytes([*seg.get(1)?, *seg.get(2)?]));
+    let width = u32::from(u16::from_be_bytes([*seg.get(3)?, *seg.get(4)?]));
+    let n = *seg.get(5)?;
+    let comps: Vec<(u32, u32)> = (0..usize::from(n))
+        .map(|c| seg.get(6 + 3 * c + 1).map(|hv| (u32::from(hv >> 4).max(1), u32::from(hv & 15).max(1))))
+        .collect::<Option<_>>()?;
+    let (hmax, vmax) = comps.iter().fold((1, 1), |(h, v), c| (h.max(c.0), v.max(c.1)));
+    let samples: f64 = comps.iter().map(|(h, v)| f64::from(h * v) / f64::from(hmax * vmax)).sum();
+    let progressive = matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE);
+    Some(Probe { format: InputFormat::Jpeg, width, height, channels: n, progressive, samples_per_pixel: samples })
 }
 
 /// Estimated peak bytes of transforming `data` with `o` (see the module docs).
 pub fn estimate(data: &[u8], o: &Options) -> Result<u64, TransformError> {
     let p = probe(data)?;
-    let header = Header { format: p.format, width: p.width, height: p.height, orientation: 1 };
+    // Progressive as the decoder's shrink rule sees it (SOF2 only: `scans`).
+    let progressive = p.format == InputFormat::Jpeg && super::scans::is_progressive(data);
+    let header = Header { format: p.format, width: p.width, height: p.height, orientation: 1, progressive };
     Ok(estimate_from(&p, data.len() as u64, &geometry(&header, o)))
 }
 
