@@ -223,7 +223,9 @@ fn decode_jpeg(
                 .from_mem(bytes)
                 .map_err(|e| corrupt(DecodeStage::Header, e.to_string()))
         };
-        // Declared before the decompressor that may borrow it (drop order).
+        // Declared before the decompressor that may borrow it, so it is dropped after it
+        // (clippy's "move the declaration" would not borrow-check).
+        #[allow(clippy::needless_late_init)]
         let reduced: Option<(Vec<u8>, usize)>;
         let mut d = open(data)?;
         let (w, h) = (d.width() as u32, d.height() as u32);
