@@ -41,7 +41,7 @@ const TASKS: [Task; 14] = [
     task("progressive JPEG 4 MP photo", "photo-path-progressive.jpg", 300, 300, Format::Jpeg),
     task("progressive JPEG 4 MP photo", "photo-cups-progressive.jpg", 1280, 720, Format::Jpeg),
     task("progressive JPEG 4 MP photo", "photo-path-progressive.jpg", 300, 0, Format::Jpeg),
-    task("progressive JPEG 14.7 MP render", "render-14mp-progressive.jpg", 300, 300, Format::Jpeg),
+    task("progressive JPEG 14.7 MP render", "render-14mp-progressive.jpg", 300, 0, Format::Jpeg),
     task("baseline JPEG 14.7 MP render", "render-14mp-baseline.jpg", 300, 0, Format::Jpeg),
     task("PNG RGB 4 MP photo", "photo-boats.png", 300, 300, Format::Jpeg),
     task("PNG RGBA 2 MP render", "render-rgba.png", 300, 300, Format::Webp),

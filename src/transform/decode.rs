@@ -127,8 +127,6 @@ pub struct Header {
     pub height: u32,
     /// EXIF orientation, 1..=8.
     pub orientation: u8,
-    /// A progressive JPEG frame (SOF2): a 1/8 decode may read its DC scans only (`scans`).
-    pub progressive: bool,
 }
 
 /// Channel layout of decoded 8-bit pixels.
@@ -242,8 +240,7 @@ fn decode_jpeg(
                 _ => {}
             }
         }
-        let progressive = super::scans::is_progressive(data);
-        let header = Header { format: InputFormat::Jpeg, width: w, height: h, orientation, progressive };
+        let header = Header { format: InputFormat::Jpeg, width: w, height: h, orientation };
         let shrink = choose_shrink(&header)?.clamp(1, 8);
         // At 1/8 a progressive file's AC scans are mostly unused: decode only the scans
         // that scale reads, with the same pixels as the whole file (see `scans`).
@@ -341,7 +338,7 @@ fn decode_other(
         Err(_) => 1,
     };
     let icc = decoder.icc_profile().ok().flatten();
-    choose_shrink(&Header { format, width: w, height: h, orientation, progressive: false })?;
+    choose_shrink(&Header { format, width: w, height: h, orientation })?;
     let img = DynamicImage::from_decoder(decoder).map_err(corrupt(DecodeStage::Pixels))?;
     let (width, height) = (img.width(), img.height());
     let (pixels, layout) = match img {

@@ -74,9 +74,7 @@ fn jpeg_frame(data: &[u8]) -> Option<Probe> {
 /// Estimated peak bytes of transforming `data` with `o` (see the module docs).
 pub fn estimate(data: &[u8], o: &Options) -> Result<u64, TransformError> {
     let p = probe(data)?;
-    // Progressive as the decoder's shrink rule sees it (SOF2 only: `scans`).
-    let progressive = p.format == InputFormat::Jpeg && super::scans::is_progressive(data);
-    let header = Header { format: p.format, width: p.width, height: p.height, orientation: 1, progressive };
+    let header = Header { format: p.format, width: p.width, height: p.height, orientation: 1 };
     Ok(estimate_from(&p, data.len() as u64, &geometry(&header, o)))
 }
 

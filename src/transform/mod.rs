@@ -151,7 +151,7 @@ pub fn geometry(h: &decode::Header, o: &Options) -> Geometry {
     let crop = plan::to_stored(p.crop, h.orientation, f64::from(h.width), f64::from(h.height));
     let (tw, th) = if swapped { (p.out_h, p.out_w) } else { (p.out_w, p.out_h) };
     let shrink = match h.format {
-        decode::InputFormat::Jpeg => plan::jpeg_shrink(crop.w, crop.h, tw, th, h.progressive),
+        decode::InputFormat::Jpeg => plan::jpeg_shrink(crop.w, crop.h, tw, th),
         decode::InputFormat::Webp => plan::integer_shrink(crop.w, crop.h, tw, th),
         _ => 1,
     };

@@ -87,21 +87,14 @@ pub fn swaps_axes(orientation: u8) -> bool {
 /// Measured with SSIMULACRA2 against a full-decode reference (README, "Codec choices").
 pub const RESIDUAL_SHRINK: f64 = 2.0;
 
-/// Least ratio of region to target at which a progressive JPEG is decoded at 1/8 from its
-/// DC scans (`scans`), where `RESIDUAL_SHRINK` alone would pick 1/4 or less: that decode
-/// reads a fraction of the file, and its output is still not smaller than the target.
-/// Chosen by time and SSIMULACRA2 in `make bench-compare` (README, "Codec choices").
-pub const DC_EIGHTH_MIN_RATIO: f64 = 8.0;
-
 /// JPEG shrink-on-load: the DCT scale denominator (1, 2, 4 or 8) for decoding a region of
 /// `region_w`x`region_h` stored pixels that will be resized to `tw`x`th`: the largest whose
-/// decode is still at least `RESIDUAL_SHRINK` times the target; for a `progressive` file,
-/// 8 from `DC_EIGHTH_MIN_RATIO` on.
-pub fn jpeg_shrink(region_w: f64, region_h: f64, tw: u32, th: u32, progressive: bool) -> u8 {
-    let room = room_to_shrink(region_w, region_h, tw, th);
-    match room {
+/// decode is still at least `RESIDUAL_SHRINK` times the target. The same rule for
+/// progressive files, although their 1/8 decode is far cheaper (`scans`): going to 1/8
+/// earlier cost SSIMULACRA2 points (README, "Progressive JPEG at 1/8").
+pub fn jpeg_shrink(region_w: f64, region_h: f64, tw: u32, th: u32) -> u8 {
+    match room_to_shrink(region_w, region_h, tw, th) {
         s if s >= 8.0 => 8,
-        s if progressive && s * RESIDUAL_SHRINK >= DC_EIGHTH_MIN_RATIO => 8,
         s if s >= 4.0 => 4,
         s if s >= 2.0 => 2,
         _ => 1,
@@ -167,20 +160,11 @@ mod tests {
 
     #[test]
     fn shrink_leaves_a_factor_of_two_for_lanczos() {
-        assert_eq!(jpeg_shrink(4000.0, 2666.0, 300, 200, false), 4);
-        assert_eq!(jpeg_shrink(2000.0, 2000.0, 300, 300, false), 2);
-        assert_eq!(jpeg_shrink(4000.0, 4000.0, 100, 100, false), 8);
-        assert_eq!(jpeg_shrink(2725.0, 2225.0, 720, 588, false), 1);
-        assert_eq!(jpeg_shrink(1000.0, 1000.0, 600, 600, false), 1);
-    }
-
-    #[test]
-    fn progressive_goes_to_one_eighth_once_that_is_not_below_the_target() {
-        // 2560 to 300 wide: 1/4 for baseline, 1/8 (320 px, DC scans only) for progressive.
-        assert_eq!(jpeg_shrink(2560.0, 1600.0, 300, 188, false), 4);
-        assert_eq!(jpeg_shrink(2560.0, 1600.0, 300, 188, true), 8);
-        // 1600 to 300: 1/8 would be 200 px, below the target.
-        assert_eq!(jpeg_shrink(1600.0, 1600.0, 300, 300, true), 2);
+        assert_eq!(jpeg_shrink(4000.0, 2666.0, 300, 200), 4);
+        assert_eq!(jpeg_shrink(2000.0, 2000.0, 300, 300), 2);
+        assert_eq!(jpeg_shrink(4000.0, 4000.0, 100, 100), 8);
+        assert_eq!(jpeg_shrink(2725.0, 2225.0, 720, 588), 1);
+        assert_eq!(jpeg_shrink(1000.0, 1000.0, 600, 600), 1);
     }
 
     #[test]

@@ -99,12 +99,6 @@ pub fn frame_header(data: &[u8]) -> Option<(u8, &[u8])> {
     None
 }
 
-/// Whether the frame is progressive Huffman (SOF2): a cheap look at the header, not a
-/// check that the file is whole.
-pub fn is_progressive(data: &[u8]) -> bool {
-    matches!(frame_header(data), Some((0xC2, _)))
-}
-
 /// Parse `data` as a progressive Huffman JPEG (SOF2) that is complete to EOI; `None` for
 /// any other JPEG or any structural doubt.
 pub fn parse(data: &[u8]) -> Option<Script> {
@@ -256,12 +250,12 @@ mod tests {
     }
 
     #[test]
-    fn tells_progressive_from_the_frame_header() {
-        assert!(is_progressive(&file(&[])), "even when cut short after the frame");
+    fn finds_the_frame_header_before_the_first_scan() {
+        assert_eq!(frame_header(&file(&[])).map(|f| f.0), Some(0xC2), "even when cut short after the frame");
         let mut baseline = file(&[0xFF, 0xD9]);
         baseline[3] = 0xC0;
-        assert!(!is_progressive(&baseline));
-        assert!(!is_progressive(b"\xFF\xD8\xFF"));
+        assert_eq!(frame_header(&baseline).map(|f| (f.0, f.1.len())), Some((0xC0, 9)));
+        assert_eq!(frame_header(b"\xFF\xD8\xFF"), None);
     }
 
     #[test]

@@ -74,10 +74,8 @@ pub fn decode(
             _ => {}
         }
     }
-    let shrink = u32::from(
-        choose_shrink(&Header { format: InputFormat::Webp, width: w, height: h, orientation, progressive: false })?
-            .max(1),
-    );
+    let shrink =
+        u32::from(choose_shrink(&Header { format: InputFormat::Webp, width: w, height: h, orientation })?.max(1));
     let (sw, sh) = (w.div_ceil(shrink), h.div_ceil(shrink));
     let (layout, mode) = if config.input.has_alpha != 0 {
         (Layout::Rgba, sys::WEBP_CSP_MODE::MODE_RGBA)
