@@ -61,10 +61,9 @@ fn jpeg_frame(data: &[u8]) -> Option<Probe> {
     let (marker, seg) = super::scans::frame_header(data)?;
     let height = u32::from(u16::from_be_bytes([*seg.get(1)?, *seg.get(2)?]));
     let width = u32::from(u16::from_be_bytes([*seg.get(3)?, *seg.get(4)?]));
-    let n = *seg.get(5)?;
-    let comps: Vec<(u32, u32)> = (0..usize::from(n))
-        .map(|c| seg.get(6 + 3 * c + 1).map(|hv| (u32::from(hv >> 4).max(1), u32::from(hv & 15).max(1))))
-        .collect::<Option<_>>()?;
+    let listed = super::scans::frame_components(seg)?;
+    let n = listed.len() as u8;
+    let comps: Vec<(u32, u32)> = listed.iter().map(|c| (u32::from(c.h).max(1), u32::from(c.v).max(1))).collect();
     let (hmax, vmax) = comps.iter().fold((1, 1), |(h, v), c| (h.max(c.0), v.max(c.1)));
     let samples: f64 = comps.iter().map(|(h, v)| f64::from(h * v) / f64::from(hmax * vmax)).sum();
     let progressive = matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE);

@@ -118,7 +118,7 @@ pub fn parse(data: &[u8]) -> Option<Script> {
         let body = &data[at + 4..end];
         i = end;
         match marker {
-            0xC2 => components = frame_components(body)?,
+            0xC2 => components = checked_components(body)?,
             // Any other frame type (baseline, extended, lossless, arithmetic), or DNL.
             0xC0 | 0xC1 | 0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF | 0xDC => return None,
             0xDA => {
@@ -134,14 +134,19 @@ pub fn parse(data: &[u8]) -> Option<Script> {
     }
 }
 
-/// SOF body: precision, height, width, then (id, sampling, table) per component.
-fn frame_components(body: &[u8]) -> Option<Vec<Component>> {
+/// The components a SOF body lists (precision, height, width, then id, sampling and table
+/// per component: ITU T.81 B.2.2), as written: the sampling factors are not checked.
+pub fn frame_components(body: &[u8]) -> Option<Vec<Component>> {
     let n = usize::from(*body.get(5)?);
     let list = body.get(6..6 + 3 * n)?;
-    let components: Vec<Component> =
-        list.chunks_exact(3).map(|c| Component { id: c[0], h: c[1] >> 4, v: c[1] & 15 }).collect();
+    Some(list.chunks_exact(3).map(|c| Component { id: c[0], h: c[1] >> 4, v: c[1] & 15 }).collect())
+}
+
+/// `frame_components`, refused when empty or when a sampling factor is outside 1..=4.
+fn checked_components(body: &[u8]) -> Option<Vec<Component>> {
+    let components = frame_components(body)?;
     let valid = |f: u8| (1..=4).contains(&f);
-    (n > 0 && components.iter().all(|c| valid(c.h) && valid(c.v))).then_some(components)
+    (!components.is_empty() && components.iter().all(|c| valid(c.h) && valid(c.v))).then_some(components)
 }
 
 /// SOS body: component count, (id, tables) per component, Ss, Se, Ah/Al.
