@@ -70,6 +70,7 @@ fn options(t: &Task) -> Options {
         max_animation_pixels: 25_000_000,
         budget: None,
         reencode_attempts: 0,
+        decode_threads: 1,
     }
 }
 

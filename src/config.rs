@@ -108,6 +108,12 @@ pub struct Config {
     pub response_budget: usize,
     /// How many times an over-budget encode is retried at lower quality. Default 3.
     pub reencode_attempts: u8,
+    /// Threads one decode may use: a baseline JPEG with restart markers at MCU-row starts is
+    /// decoded in that many bands at once (`transform::restart`), with the same pixels.
+    /// Default 1. Lambda gives a function more than one vCPU from 1,769 MB of memory
+    /// (<https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html>); set 2
+    /// there. In `serve`, transform slots already use every core. 1..=16.
+    pub decode_threads: u8,
     /// Milliseconds the origin-response handler may spend on one miss, S3 retries included,
     /// before it answers 504. Keep it under the trigger's timeout (at most 30 s for origin
     /// triggers); in Lambda the invocation's own deadline also applies. Default 25,000.
@@ -178,6 +184,7 @@ impl Default for Config {
             unsupported_cache_control: "public, max-age=60".into(),
             response_budget: 1_000_000,
             reencode_attempts: 3,
+            decode_threads: 1,
             origin_timeout_ms: 25_000,
             bucket: None,
             region: None,
@@ -281,6 +288,9 @@ impl Config {
         }
         if self.browser_max_age_s > self.cdn_max_age_s {
             return bad("browser_max_age_s must not exceed cdn_max_age_s");
+        }
+        if !(1..=16).contains(&self.decode_threads) {
+            return bad("decode_threads must be 1..=16");
         }
         if !(1..=256).contains(&self.head_concurrency) {
             return bad("head_concurrency must be 1..=256");

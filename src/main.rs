@@ -121,6 +121,7 @@ fn resize(
         max_animation_pixels: cfg.max_animation_pixels,
         budget: None,
         reencode_attempts: 0,
+        decode_threads: cfg.decode_threads,
     };
     let out = transform::run(&data, &opts).map_err(|e| format!("{}: {e}", input.display()))?;
     std::fs::write(output, &out.bytes).map_err(|e| format!("{}: {e}", output.display()))?;

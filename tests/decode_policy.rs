@@ -315,6 +315,7 @@ fn thumb_100(input: &[u8]) -> image::RgbImage {
         max_animation_pixels: 50_000_000,
         budget: Some(1_000_000),
         reencode_attempts: 3,
+        decode_threads: 1,
     };
     let out = run(input, &o).unwrap_or_else(|e| panic!("refused: {e}"));
     assert_eq!((out.width, out.height), (100, 100));

@@ -20,6 +20,7 @@ fn opts(max_pixels: u64) -> Options {
         max_animation_pixels: 50_000_000,
         budget: None,
         reencode_attempts: 0,
+        decode_threads: 1,
     }
 }
 

@@ -29,7 +29,7 @@ fn whole_file_eighth(data: &[u8]) -> (Vec<u8>, usize, usize) {
 }
 
 fn eighth(data: &[u8]) -> Result<Decoded, TransformError> {
-    decode(data, u64::MAX, |_| Ok(8))
+    decode(data, u64::MAX, 1, |_| Ok(8))
 }
 
 /// mozjpeg's default progressive script (its scan optimisation), from a real photograph.
@@ -93,7 +93,7 @@ fn subsampled_chroma_keeps_its_ac_scans_full_resolution_components_do_not() {
 #[test]
 fn other_scales_and_baseline_files_read_everything() {
     let data = fixture("scans/progressive-444.jpg");
-    let quarter = decode(&data, u64::MAX, |_| Ok(4)).unwrap();
+    let quarter = decode(&data, u64::MAX, 1, |_| Ok(4)).unwrap();
     assert_eq!(quarter.skipped_bytes, 0, "1/4 reads AC coefficients up to (7,7)");
     let baseline = fixture("image/chelsea.jpg");
     let (want, _, _) = whole_file_eighth(&baseline);

@@ -25,6 +25,7 @@ fn opts(w: u32, h: u32, fit: Fit, format: Format) -> Options {
         max_animation_pixels: 50_000_000,
         budget: None,
         reencode_attempts: 3,
+        decode_threads: 1,
     }
 }
 

@@ -36,6 +36,7 @@ impl Task {
             max_animation_pixels: 200_000_000,
             budget: None,
             reencode_attempts: 0,
+            decode_threads: 1,
         }
     }
 }

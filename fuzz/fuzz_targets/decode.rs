@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
         max_animation_pixels: 4_000_000,
         budget: Some(20_000),
         reencode_attempts: 1,
+        decode_threads: 1,
     };
     if let Ok(out) = run(input, &o) {
         assert!(!out.bytes.is_empty());

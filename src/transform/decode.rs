@@ -172,17 +172,19 @@ pub struct Decoded {
 /// Decode `data`. `choose_shrink` sees the header first and answers the shrink-on-load
 /// factor (JPEG: the DCT scale denominator 1, 2, 4 or 8; still WebP: any integer, by
 /// libwebp's scaler; others ignore it), or refuses the image (pixel limit) before any
-/// allocation.
+/// allocation. `threads`: how many threads a baseline JPEG with restart markers may be
+/// decoded on (see `restart`); 1 decodes every file on the calling thread.
 pub fn decode(
     data: &[u8],
     max_pixels: u64,
+    threads: usize,
     choose_shrink: impl FnOnce(&Header) -> Result<u8, TransformError>,
 ) -> Result<Decoded, TransformError> {
     let Some(format) = sniff(data) else {
         return Err(sniff_undecoded(data).map_or(TransformError::Unsupported, TransformError::NotDecoded));
     };
     match format {
-        InputFormat::Jpeg => decode_jpeg(data, choose_shrink),
+        InputFormat::Jpeg => decode_jpeg(data, threads, choose_shrink),
         InputFormat::Webp if !super::webp::is_animated(data) => super::webp::decode(data, max_pixels, choose_shrink),
         f => decode_other(data, f, max_pixels, choose_shrink),
     }
@@ -205,27 +207,15 @@ pub fn check_pixels(format: InputFormat, w: u32, h: u32, max_pixels: u64) -> Res
 
 fn decode_jpeg(
     data: &[u8],
+    threads: usize,
     choose_shrink: impl FnOnce(&Header) -> Result<u8, TransformError>,
 ) -> Result<Decoded, TransformError> {
-    // libjpeg reports errors and the warnings our policy makes fatal by unwinding with a
-    // `LibjpegAbort` (see `libjpeg`); everything else is a typed error already.
-    let stage = std::cell::Cell::new(DecodeStage::Header);
-    let corrupt =
-        |stage: DecodeStage, message: String| TransformError::Corrupt { format: InputFormat::Jpeg, stage, message };
-    let result = catch_unwind(AssertUnwindSafe(|| -> Result<Decoded, TransformError> {
-        let markers = [mozjpeg::Marker::APP(1), mozjpeg::Marker::APP(2)];
-        let open = |bytes| {
-            mozjpeg::Decompress::builder()
-                .with_err(libjpeg::error_mgr())
-                .with_markers(&markers)
-                .from_mem(bytes)
-                .map_err(|e| corrupt(DecodeStage::Header, e.to_string()))
-        };
+    let (mut d, warnings) = under_policy(|stage| -> Result<Decoded, TransformError> {
         // Declared before the decompressor that may borrow it, so it is dropped after it
         // (clippy's "move the declaration" would not borrow-check).
         #[allow(clippy::needless_late_init)]
         let reduced: Option<(Vec<u8>, usize)>;
-        let mut d = open(data)?;
+        let mut d = open_jpeg(data, &[mozjpeg::Marker::APP(1), mozjpeg::Marker::APP(2)])?;
         let (w, h) = (d.width() as u32, d.height() as u32);
         let mut orientation = 1;
         let mut icc_chunks: Vec<(u8, Vec<u8>)> = Vec::new();
@@ -240,45 +230,177 @@ fn decode_jpeg(
                 _ => {}
             }
         }
+        icc_chunks.sort_by_key(|c| c.0);
+        let icc = (!icc_chunks.is_empty()).then(|| icc_chunks.into_iter().flat_map(|c| c.1).collect());
         let header = Header { format: InputFormat::Jpeg, width: w, height: h, orientation };
         let shrink = choose_shrink(&header)?.clamp(1, 8);
+        // With restart markers at row starts, bands decode on `threads` threads (see `restart`).
+        if threads > 1 {
+            if let Some(bands) = super::restart::bands(data, threads) {
+                let header_warnings = libjpeg::take_tolerated();
+                stage.set(DecodeStage::Pixels);
+                let mut dec = decode_bands(&bands, &d, shrink, (w, h))?;
+                dec.icc = icc;
+                dec.warnings.splice(0..0, header_warnings);
+                return Ok(dec);
+            }
+        }
         // At 1/8 a progressive file's AC scans are mostly unused: decode only the scans
         // that scale reads, with the same pixels as the whole file (see `scans`).
         reduced = if shrink == 8 { super::scans::eighth_scale_stream(data) } else { None };
         let skipped_bytes = reduced.as_ref().map_or(0, |r| r.1);
         if let Some((stream, _)) = &reduced {
-            d = open(stream)?;
+            d = open_jpeg(stream, &[])?;
             // With AC data missing, libjpeg-turbo's block smoothing would re-estimate DC
             // from the neighbouring blocks; a whole-file decode never does.
             d.do_block_smoothing(false);
         }
-        d.scale(8 / shrink);
-        icc_chunks.sort_by_key(|c| c.0);
-        let icc = (!icc_chunks.is_empty()).then(|| icc_chunks.into_iter().flat_map(|c| c.1).collect());
         stage.set(DecodeStage::Pixels);
-        let (mut started, layout) = match d.image().map_err(|e| corrupt(DecodeStage::Pixels, e.to_string()))? {
-            mozjpeg::Format::RGB(s) => (s, Layout::Rgb),
-            mozjpeg::Format::Gray(s) => (s, Layout::Gray),
-            // Four-channel JPEGs are read as Adobe-inverted CMYK whether or not the APP14
-            // "Adobe" segment is there, as Chromium and Firefox do: Photoshop, which writes
-            // nearly all of them, stores CMYK inverted, and a file without the segment shown
-            // the other way round is a negative (an all-black thumbnail for a cyan image).
-            mozjpeg::Format::CMYK(s) => (s, Layout::Cmyk),
-        };
-        let (ow, oh) = (started.width() as u32, started.height() as u32);
-        let pixels: Vec<u8> = started.read_scanlines().map_err(|e| corrupt(DecodeStage::Pixels, e.to_string()))?;
-        started.finish().map_err(|e| corrupt(DecodeStage::Pixels, e.to_string()))?;
-        Ok(Decoded { pixels, width: ow, height: oh, layout, icc, warnings: Vec::new(), skipped_bytes })
-    }));
+        let (pixels, width, height, layout) = read_pixels(d, shrink)?;
+        Ok(Decoded { pixels, width, height, layout, icc, warnings: Vec::new(), skipped_bytes })
+    })?;
+    for w in &warnings {
+        tracing::warn!(format = "JPEG", warning = %w, "tolerated libjpeg warning (image data intact)");
+    }
+    d.warnings.extend(warnings);
+    Ok(d)
+}
+
+/// libjpeg on `bytes`, with our error manager, saving the `markers` listed.
+fn open_jpeg<'a>(
+    bytes: &'a [u8],
+    markers: &[mozjpeg::Marker],
+) -> Result<mozjpeg::Decompress<&'a [u8]>, TransformError> {
+    mozjpeg::Decompress::builder().with_err(libjpeg::error_mgr()).with_markers(markers).from_mem(bytes).map_err(|e| {
+        TransformError::Corrupt { format: InputFormat::Jpeg, stage: DecodeStage::Header, message: e.to_string() }
+    })
+}
+
+/// The pixel layout libjpeg decodes to, and the started decompressor.
+fn start(
+    d: mozjpeg::Decompress<&[u8]>,
+    shrink: u8,
+) -> Result<(mozjpeg::decompress::DecompressStarted<&[u8]>, Layout), TransformError> {
+    let mut d = d;
+    d.scale(8 / shrink);
+    Ok(match d.image().map_err(|e| pixels_error(e.to_string()))? {
+        mozjpeg::Format::RGB(s) => (s, Layout::Rgb),
+        mozjpeg::Format::Gray(s) => (s, Layout::Gray),
+        // Four-channel JPEGs are read as Adobe-inverted CMYK whether or not the APP14
+        // "Adobe" segment is there, as Chromium and Firefox do: Photoshop, which writes
+        // nearly all of them, stores CMYK inverted, and a file without the segment shown
+        // the other way round is a negative (an all-black thumbnail for a cyan image).
+        mozjpeg::Format::CMYK(s) => (s, Layout::Cmyk),
+    })
+}
+
+fn pixels_error(message: String) -> TransformError {
+    TransformError::Corrupt { format: InputFormat::Jpeg, stage: DecodeStage::Pixels, message }
+}
+
+/// Decode every row at 1/`shrink` scale: pixels, width, height, layout.
+fn read_pixels(d: mozjpeg::Decompress<&[u8]>, shrink: u8) -> Result<(Vec<u8>, u32, u32, Layout), TransformError> {
+    let (mut started, layout) = start(d, shrink)?;
+    let (w, h) = (started.width() as u32, started.height() as u32);
+    let pixels: Vec<u8> = started.read_scanlines().map_err(|e| pixels_error(e.to_string()))?;
+    started.finish().map_err(|e| pixels_error(e.to_string()))?;
+    Ok((pixels, w, h, layout))
+}
+
+/// Decode `bands` (of one file whose header `d` has read) on one thread each, each into its
+/// own rows of one buffer; the first failing band's error is the image's.
+fn decode_bands(
+    bands: &[super::restart::Band],
+    d: &mozjpeg::Decompress<&[u8]>,
+    shrink: u8,
+    (w, h): (u32, u32),
+) -> Result<Decoded, TransformError> {
+    use mozjpeg::ColorSpace as C;
+    let layout = match d.color_space() {
+        C::JCS_GRAYSCALE => Layout::Gray,
+        C::JCS_CMYK | C::JCS_YCCK => Layout::Cmyk,
+        _ => Layout::Rgb,
+    };
+    let s = u32::from(shrink);
+    // libjpeg's scaled size: jdiv_round_up(size * scale_num, scale_denom).
+    let (ow, oh) = (w.div_ceil(s), h.div_ceil(s));
+    let row = ow as usize * layout.channels();
+    // Zeroed by calloc: fresh pages, not a pass over the buffer.
+    let mut pixels = vec![0u8; row * oh as usize];
+    let mut rest = pixels.as_mut_slice();
+    let mut jobs = Vec::with_capacity(bands.len());
+    for b in bands {
+        let rows = (b.keep_bottom.div_ceil(s) - b.keep_top / s) as usize;
+        let (mine, after) = rest.split_at_mut(rows * row);
+        jobs.push((b, mine));
+        rest = after;
+    }
+    if !rest.is_empty() {
+        return Err(TransformError::Internal("restart bands do not cover the image".into()));
+    }
+    let one = |(b, out): (&super::restart::Band, &mut [u8])| {
+        under_policy(|_| decode_band(b, shrink, layout, ow, out)).map(|((), warnings)| warnings)
+    };
+    let mut results = Vec::with_capacity(jobs.len());
+    std::thread::scope(|scope| {
+        let mut jobs = jobs.into_iter();
+        let first = jobs.next();
+        let spawned: Vec<_> = jobs.map(|job| scope.spawn(move || one(job))).collect();
+        results.extend(first.map(one));
+        for t in spawned {
+            results.push(t.join().unwrap_or_else(|_| Err(TransformError::Internal("band decode panicked".into()))));
+        }
+    });
+    let mut warnings = Vec::new();
+    for r in results {
+        warnings.extend(r?);
+    }
+    Ok(Decoded { pixels, width: ow, height: oh, layout, icc: None, warnings, skipped_bytes: 0 })
+}
+
+/// Decode one band, writing its own rows into `out` and reading its context rows into a
+/// scratch row.
+fn decode_band(
+    b: &super::restart::Band,
+    shrink: u8,
+    layout: Layout,
+    width: u32,
+    out: &mut [u8],
+) -> Result<(), TransformError> {
+    let (mut started, got) = start(open_jpeg(&b.stream, &[])?, shrink)?;
+    if got != layout || started.width() as u32 != width {
+        return Err(TransformError::Internal("a restart band decoded to another layout".into()));
+    }
+    let s = u32::from(shrink);
+    let skip = ((b.keep_top - b.top) / s) as usize;
+    let mut scratch = vec![0u8; width as usize * layout.channels()];
+    let read = |started: &mut mozjpeg::decompress::DecompressStarted<&[u8]>, into: &mut [u8]| {
+        started.read_scanlines_into(into).map(|_| ()).map_err(|e| pixels_error(e.to_string()))
+    };
+    for _ in 0..skip {
+        read(&mut started, &mut scratch)?;
+    }
+    read(&mut started, out)?;
+    let after = started.height() - skip - out.len() / scratch.len();
+    for _ in 0..after {
+        read(&mut started, &mut scratch)?;
+    }
+    started.finish().map_err(|e| pixels_error(e.to_string()))
+}
+
+/// Run libjpeg work under the decode policy (see `libjpeg`): its errors, and the warnings
+/// the policy makes fatal, unwind with a `LibjpegAbort`, which becomes `Corrupt` at the
+/// stage `f` had reached. Returns the warnings tolerated on this thread with the result.
+fn under_policy<T>(
+    f: impl FnOnce(&std::cell::Cell<DecodeStage>) -> Result<T, TransformError>,
+) -> Result<(T, Vec<String>), TransformError> {
+    let stage = std::cell::Cell::new(DecodeStage::Header);
+    let corrupt =
+        |stage: DecodeStage, message: String| TransformError::Corrupt { format: InputFormat::Jpeg, stage, message };
+    let result = catch_unwind(AssertUnwindSafe(|| f(&stage)));
     let warnings = libjpeg::take_tolerated();
     match result {
-        Ok(Ok(mut d)) => {
-            for w in &warnings {
-                tracing::warn!(format = "JPEG", warning = %w, "tolerated libjpeg warning (image data intact)");
-            }
-            d.warnings = warnings;
-            Ok(d)
-        }
+        Ok(Ok(t)) => Ok((t, warnings)),
         Ok(Err(e)) => Err(e),
         Err(payload) => Err(match payload.downcast::<libjpeg::LibjpegAbort>() {
             Ok(abort) => corrupt(stage.get(), abort.message),

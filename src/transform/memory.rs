@@ -105,6 +105,7 @@ mod tests {
             max_animation_pixels: 25_000_000,
             budget: None,
             reencode_attempts: 3,
+            decode_threads: 1,
         }
     }
 

@@ -22,6 +22,7 @@ pub mod memory;
 pub mod orient;
 pub mod plan;
 pub mod resize;
+pub mod restart;
 pub mod scans;
 pub mod webp;
 
@@ -92,6 +93,9 @@ pub struct Options {
     pub budget: Option<usize>,
     /// Lower-quality retries when over budget. Default 3.
     pub reencode_attempts: u8,
+    /// Threads a baseline JPEG with restart markers at row starts is decoded on, in bands
+    /// (`restart`). Default 1: every decode on the calling thread (README, "Restart markers").
+    pub decode_threads: u8,
 }
 
 impl Options {
@@ -108,6 +112,7 @@ impl Options {
             max_animation_pixels: cfg.max_animation_pixels,
             budget: None,
             reencode_attempts: cfg.reencode_attempts,
+            decode_threads: cfg.decode_threads,
         }
     }
 }
@@ -183,7 +188,7 @@ pub fn run(input: &[u8], o: &Options) -> Result<Output, TransformError> {
     }
     let start = Instant::now();
     let mut geo = None;
-    let dec = decode::decode(input, o.max_pixels, |h| {
+    let dec = decode::decode(input, o.max_pixels, usize::from(o.decode_threads.max(1)), |h| {
         decode::check_pixels(h.format, h.width, h.height, o.max_pixels)?;
         let g = geometry(h, o);
         geo = Some((*h, g));

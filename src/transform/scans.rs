@@ -61,14 +61,14 @@ pub struct Script {
 
 /// A marker segment: the marker, its offset, and the offset just past its length-counted
 /// body (`None` when the marker stands alone: SOI, EOI, RSTn, TEM).
-struct Segment {
-    marker: u8,
-    at: usize,
-    body_end: Option<usize>,
+pub(super) struct Segment {
+    pub marker: u8,
+    pub at: usize,
+    pub body_end: Option<usize>,
 }
 
 /// The segment at `i`, skipping fill bytes; `None` past the data or on a malformed length.
-fn segment(data: &[u8], mut i: usize) -> Option<Segment> {
+pub(super) fn segment(data: &[u8], mut i: usize) -> Option<Segment> {
     if *data.get(i)? != 0xFF {
         return None;
     }
@@ -143,7 +143,7 @@ pub fn frame_components(body: &[u8]) -> Option<Vec<Component>> {
 }
 
 /// `frame_components`, refused when empty or when a sampling factor is outside 1..=4.
-fn checked_components(body: &[u8]) -> Option<Vec<Component>> {
+pub(super) fn checked_components(body: &[u8]) -> Option<Vec<Component>> {
     let components = frame_components(body)?;
     let valid = |f: u8| (1..=4).contains(&f);
     (!components.is_empty() && components.iter().all(|c| valid(c.h) && valid(c.v))).then_some(components)
@@ -151,7 +151,7 @@ fn checked_components(body: &[u8]) -> Option<Vec<Component>> {
 
 /// SOS body: component count, (id, tables) per component, Ss, Se, Ah/Al.
 #[allow(clippy::type_complexity)]
-fn scan_header(body: &[u8]) -> Option<(Vec<u8>, u8, u8, u8, u8)> {
+pub(super) fn scan_header(body: &[u8]) -> Option<(Vec<u8>, u8, u8, u8, u8)> {
     let n = usize::from(*body.first()?);
     let ids: Vec<u8> = body.get(1..1 + 2 * n)?.chunks_exact(2).map(|c| c[0]).collect();
     let [ss, se, a] = *body.get(1 + 2 * n..4 + 2 * n)? else { return None };

@@ -1,0 +1,126 @@
+//! Baseline JPEGs with restart markers decoded in bands on several threads must give exactly
+//! the pixels of one decode of the whole file, at every DCT scale. The files
+//! (`fixtures/restart/`, made by `scripts/make-scan-fixtures.sh` from the CC0 cat photo)
+//! cover 4:2:0 (whose fancy upsampling reads across band edges), 4:2:2, 4:4:4 with an
+//! interval that meets a row start only every 7th row, grey, Adobe CMYK, and an image whose
+//! last MCU row is cut short. Damaged files must fail as they do decoded whole.
+
+use edge_resize::spec::{Fit, Format, Size};
+use edge_resize::transform::decode::{decode, Decoded, Layout};
+use edge_resize::transform::{restart, run, Options, TransformError};
+
+const FILES: [&str; 6] = [
+    "restart-420-rows.jpg",
+    "restart-420-2rows.jpg",
+    "restart-422-rows.jpg",
+    "restart-444-7mcus.jpg",
+    "restart-gray-rows.jpg",
+    "restart-cmyk-rows.jpg",
+];
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/fixtures/restart/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn at(data: &[u8], threads: usize, shrink: u8) -> Result<Decoded, TransformError> {
+    decode(data, u64::MAX, threads, |_| Ok(shrink))
+}
+
+#[test]
+fn bands_give_the_pixels_of_the_whole_file_at_every_scale() {
+    for name in FILES {
+        let data = fixture(name);
+        for threads in [2, 3, 4] {
+            assert!(restart::bands(&data, threads).is_some_and(|b| b.len() >= 2), "{name}: not split in bands");
+        }
+        for shrink in [1, 2, 4, 8] {
+            let whole = at(&data, 1, shrink).unwrap();
+            // A decode that is not blank: equality with it proves something.
+            let (lo, hi) = whole.pixels.iter().fold((255, 0), |(l, h), &p| (p.min(l), p.max(h)));
+            assert!(hi - lo > 100, "{name}: the whole-file decode is flat");
+            for threads in [2, 3, 4] {
+                let banded = at(&data, threads, shrink).unwrap();
+                assert_eq!((banded.width, banded.height), (whole.width, whole.height), "{name} 1/{shrink}");
+                assert_eq!(banded.layout, whole.layout, "{name}");
+                if let Some(row) = banded.pixels.iter().zip(&whole.pixels).position(|(a, b)| a != b) {
+                    let row = row / (whole.width as usize * whole.layout.channels());
+                    panic!("{name} at 1/{shrink} on {threads} threads: first differs at row {row}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_layouts_are_the_ones_the_files_hold() {
+    assert_eq!(at(&fixture("restart-gray-rows.jpg"), 2, 1).unwrap().layout, Layout::Gray);
+    assert_eq!(at(&fixture("restart-cmyk-rows.jpg"), 2, 1).unwrap().layout, Layout::Cmyk);
+    assert_eq!(at(&fixture("restart-420-rows.jpg"), 2, 1).unwrap().layout, Layout::Rgb);
+    let d = at(&fixture("restart-420-rows.jpg"), 2, 1).unwrap();
+    assert_eq!((d.width, d.height), (451, 300));
+}
+
+#[test]
+fn the_pipeline_makes_the_same_variant_on_two_threads() {
+    let data = fixture("restart-420-rows.jpg");
+    let o = |threads| Options {
+        size: Size::new(200, 200),
+        fit: Fit::Cover,
+        format: Format::Png,
+        quality: 80,
+        upscale: false,
+        max_pixels: 50_000_000,
+        max_input_bytes: 50_000_000,
+        max_animation_frames: 200,
+        max_animation_pixels: 25_000_000,
+        budget: None,
+        reencode_attempts: 0,
+        decode_threads: threads,
+    };
+    let one = run(&data, &o(1)).unwrap();
+    let two = run(&data, &o(2)).unwrap();
+    assert_eq!((two.width, two.height), (200, 200));
+    assert_eq!(one.bytes, two.bytes, "lossless output: same pixels, same bytes");
+}
+
+/// The offset of the `n`th restart marker.
+fn marker(data: &[u8], n: usize) -> usize {
+    let sos = data.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+    data.windows(2)
+        .enumerate()
+        .skip(sos)
+        .filter(|(_, w)| w[0] == 0xFF && (0xD0..=0xD7).contains(&w[1]))
+        .nth(n)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn damage_in_a_band_fails_as_the_whole_file_does() {
+    let data = fixture("restart-420-rows.jpg");
+    // Sixteen one-bits (stuffed 0xFF00 pairs) inside an interval of the second half: never
+    // a valid Huffman code.
+    let mut bad = data.clone();
+    let at14 = marker(&data, 14);
+    let from = if bad[at14 + 3] == 0xFF { at14 + 4 } else { at14 + 3 };
+    for k in 0..16 {
+        bad[from + 2 * k] = 0xFF;
+        bad[from + 2 * k + 1] = 0x00;
+    }
+    // A restart marker out of sequence: libjpeg would resynchronise and lose MCUs.
+    let mut resync = data.clone();
+    let at9 = marker(&data, 9);
+    resync[at9 + 1] = 0xD0 + (resync[at9 + 1] - 0xD0 + 3) % 8;
+    assert!(restart::bands(&resync, 2).is_none(), "out-of-sequence markers are not split");
+    // Cut inside the second half: no EOI.
+    let cut = &data[..marker(&data, 15)];
+    for (what, file) in [("bad code", &bad[..]), ("markers out of sequence", &resync), ("truncated", cut)] {
+        for shrink in [1, 8] {
+            let whole = at(file, 1, shrink).err();
+            let banded = at(file, 2, shrink).err();
+            assert!(matches!(whole, Some(TransformError::Corrupt { .. })), "{what}: whole decode {whole:?}");
+            assert!(matches!(banded, Some(TransformError::Corrupt { .. })), "{what}: banded decode {banded:?}");
+            assert_eq!(banded.map(|e| e.status()), Some(502));
+        }
+    }
+}
