@@ -38,6 +38,10 @@ enum Cmd {
         /// Allow output larger than the input.
         #[arg(long)]
         upscale: bool,
+        /// Threads for a baseline JPEG with restart markers (default: the config's
+        /// `decode_threads`, 1).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=16))]
+        decode_threads: Option<u8>,
     },
     /// Call a handler directly on an event read from stdin and print its result
     /// (`viewer-request`; `origin-response` uses S3 from the environment).
@@ -75,7 +79,8 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.cmd {
-        Cmd::Resize { input, output, d, fit, format, quality, upscale } => {
+        Cmd::Resize { input, output, d, fit, format, quality, upscale, decode_threads } => {
+            let cfg = Config { decode_threads: decode_threads.unwrap_or(cfg.decode_threads), ..cfg };
             resize(&cfg, &input, &output, d, fit, format, quality, upscale)
         }
         Cmd::Invoke { handler } => invoke(cfg, &handler),
