@@ -25,6 +25,12 @@ for f in $(find fixtures/image -maxdepth 1 -type f -size -20k | sort); do
   { printf "\\x$(printf %02x $((i % 9)))"; cat "$f"; } >"$corpus/decode/$(basename "$f")"
   i=$((i + 1))
 done
+# Restart-marker seeds with the first byte's top bit set: decoded in bands on two threads,
+# which the target checks against the whole-file decode.
+for f in $(find fixtures/restart -maxdepth 1 -type f -size -20k | sort); do
+  { printf "\\x$(printf %02x $((128 + i % 9)))"; cat "$f"; } >"$corpus/decode/$(basename "$f")"
+  i=$((i + 1))
+done
 n=0
 while IFS= read -r line; do
   printf '%b' "$line" >"$corpus/request/seed-$n"

@@ -28,3 +28,5 @@ cmyk=$(mktemp --suffix .jpg)
 "${PYTHON:-python3}" -c "import sys; from PIL import Image; Image.open(sys.argv[1]).convert('CMYK').save(sys.argv[2], quality=88)" "$src" "$cmyk"
 jpegtran -copy all -restart 1 "$cmyk" >restart-cmyk-rows.jpg
 rm -f "$cmyk"
+# A 113x75 seed for the decode fuzz target (scripts/fuzz.sh): five MCU rows, two bands.
+djpeg -scale 1/4 "$src" | cjpeg -quality 70 -restart 1 >restart-small.jpg

@@ -2,20 +2,22 @@
 //! the pixels of one decode of the whole file, at every DCT scale. The files
 //! (`fixtures/restart/`, made by `scripts/make-scan-fixtures.sh` from the CC0 cat photo)
 //! cover 4:2:0 (whose fancy upsampling reads across band edges), 4:2:2, 4:4:4 with an
-//! interval that meets a row start only every 7th row, grey, Adobe CMYK, and an image whose
-//! last MCU row is cut short. Damaged files must fail as they do decoded whole.
+//! interval that meets a row start only every 7th row, grey, Adobe CMYK, a 113x75 image of
+//! five MCU rows; in all of them the last MCU row is cut short. Damaged files must fail as
+//! they do decoded whole.
 
 use edge_resize::spec::{Fit, Format, Size};
 use edge_resize::transform::decode::{decode, Decoded, Layout};
 use edge_resize::transform::{restart, run, Options, TransformError};
 
-const FILES: [&str; 6] = [
+const FILES: [&str; 7] = [
     "restart-420-rows.jpg",
     "restart-420-2rows.jpg",
     "restart-422-rows.jpg",
     "restart-444-7mcus.jpg",
     "restart-gray-rows.jpg",
     "restart-cmyk-rows.jpg",
+    "restart-small.jpg",
 ];
 
 fn fixture(name: &str) -> Vec<u8> {
