@@ -92,7 +92,7 @@ fn conformance_corpus_matches_reference_decoder() {
     for (name, reference) in &index {
         let data = std::fs::read(dir.join("files").join(name)).unwrap();
         let class = if lossy(name, &data) { "lossy" } else { "lossless" };
-        let ours = decode(&data, 50_000_000, |_| Ok(1));
+        let ours = decode(&data, 50_000_000, 1, |_| Ok(1));
         let refused_there = reference.get("refused").and_then(|r| r.as_str());
         match (ours, refused_there) {
             (Err(e), Some(_)) => {

@@ -78,7 +78,7 @@ fn insert(j: &[u8], at: usize, bytes: &[u8]) -> Vec<u8> {
 }
 
 fn full(j: &[u8]) -> Result<Decoded, TransformError> {
-    decode(j, 50_000_000, |_| Ok(1))
+    decode(j, 50_000_000, 1, |_| Ok(1))
 }
 
 /// The decoded card is upright and right: each quadrant's centre has its colour (±40).

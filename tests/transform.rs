@@ -271,10 +271,10 @@ fn webp_is_shrunk_on_load_by_libwebp() {
         false,
     );
     // Scaled decode: ceil(600/3) x ceil(400/3), no alpha channel for an opaque lossy file.
-    let d = decode(&lossy, 50_000_000, |_| Ok(3)).unwrap();
+    let d = decode(&lossy, 50_000_000, 1, |_| Ok(3)).unwrap();
     assert_eq!((d.width, d.height, d.layout), (200, 134, Layout::Rgb));
     // Its pixels are the full decode averaged down: compare with a box-filtered full decode.
-    let full = decode(&lossy, 50_000_000, |_| Ok(1)).unwrap();
+    let full = decode(&lossy, 50_000_000, 1, |_| Ok(1)).unwrap();
     assert_eq!((full.width, full.height), (600, 400));
     let at = |px: &[u8], w: u32, x: u32, y: u32| {
         let i = ((y * w + x) * 3) as usize;
@@ -319,13 +319,13 @@ fn webp_alpha_and_lossless_keep_their_channels() {
             image::Rgba([255, 0, 0, 255])
         }
     });
-    let d = decode(&webp_of(&img, true), 50_000_000, |_| Ok(2)).unwrap();
+    let d = decode(&webp_of(&img, true), 50_000_000, 1, |_| Ok(2)).unwrap();
     assert_eq!((d.width, d.height, d.layout), (32, 16, Layout::Rgba));
     assert_eq!(&d.pixels[..4], &[0, 0, 0, 0]);
     assert_eq!(&d.pixels[(31 * 4)..(32 * 4)], &[255, 0, 0, 255]);
     // Truncated: a typed error naming libwebp's status.
     let bytes = webp_of(&img, false);
-    let e = decode(&bytes[..bytes.len() / 2], 50_000_000, |_| Ok(1)).err().expect("truncated WebP refused");
+    let e = decode(&bytes[..bytes.len() / 2], 50_000_000, 1, |_| Ok(1)).err().expect("truncated WebP refused");
     assert!(matches!(e, TransformError::Corrupt { .. }), "{e:?}");
     assert!(e.to_string().contains("WebP"), "{e}");
 }
