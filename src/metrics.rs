@@ -338,7 +338,8 @@ mod tests {
         assert!(plain.get("Derived").is_none());
         let v = Invocation { derived: true, ..generated() }.emf("origin-response", 0);
         assert_eq!(v["Derived"], true);
-        let named = v["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().iter().any(|m| m["Name"] == "Derived");
+        let named =
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().iter().any(|m| m["Name"] == "Derived");
         assert!(!named, "a property: the dashboard's metric list is unchanged");
     }
 

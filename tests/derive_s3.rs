@@ -239,3 +239,53 @@ async fn the_directory_store_never_derives() {
     assert_eq!(look(&out).0, (100, 100));
     assert!(!is_red(&out), "{:?}", look(&out));
 }
+
+/// The S3 store, overwriting the original right after a candidate variant is read.
+struct OverwriteAfterSourceRead {
+    inner: edge_resize::store::S3Store,
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl edge_resize::store::Store for OverwriteAfterSourceRead {
+    async fn get(&self, k: &Key, max: u64) -> Result<edge_resize::store::Object, edge_resize::store::StoreError> {
+        let r = self.inner.get(k, max).await;
+        if k.as_str() == SOURCE {
+            put(&self.client, &self.bucket, ORIGINAL, fixture("chelsea.jpg"), "image/jpeg").await;
+        }
+        r
+    }
+    async fn put_variant(
+        &self,
+        k: &Key,
+        body: bytes::Bytes,
+        meta: &edge_resize::store::VariantMeta<'_>,
+    ) -> Result<edge_resize::store::Stored, edge_resize::store::StoreError> {
+        self.inner.put_variant(k, body, meta).await
+    }
+    async fn delete_variants(&self, keys: &[Key]) -> Result<Vec<Key>, edge_resize::store::StoreError> {
+        self.inner.delete_variants(keys).await
+    }
+    async fn head(&self, k: &Key) -> Result<Option<edge_resize::store::Meta>, edge_resize::store::StoreError> {
+        self.inner.head(k).await
+    }
+}
+
+#[tokio::test]
+async fn an_overwrite_after_the_source_was_read_withdraws_the_derived_variant() {
+    // The race check after the PUT compares the original's ETag with the one the source
+    // recorded: derived or not, a variant of a changed original is not left behind.
+    let (c, b, etag) = with_original().await;
+    put_variant(&c, &b, SOURCE, solid_jpeg(300, 300), Some(&etag), None).await;
+    let cfg = cfg(true);
+    let store = OverwriteAfterSourceRead { inner: store(&c, &b, &cfg), client: c.clone(), bucket: b.clone() };
+    let ev = origin_event(TARGET, "403", &b);
+    let cf = &ev.records[0].cf;
+    let r = origin_response(&cf.request, cf.response.clone().unwrap(), &cfg, Some(&store), Deadline::for_config(&cfg))
+        .await;
+    // Answered (it was right when made) but not cacheable, and not left in S3.
+    let out = body(&r);
+    assert!(is_red(&out), "made from the source: {:?}", look(&out));
+    assert_eq!(edge_resize::cloudfront::header(&r.headers, "cache-control"), Some("no-store"));
+    assert!(get(&c, &b, "image/100x100/coffee.jpg").await.is_none(), "withdrawn");
+}

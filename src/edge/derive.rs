@@ -165,7 +165,9 @@ pub async fn find_source<S: Store>(
         return None;
     }
     let start = Instant::now();
-    match deadline.run(DERIVE_SHARE, "looking for a stored source", first_usable(store, original, &keys, target, cfg)).await
+    match deadline
+        .run(DERIVE_SHARE, "looking for a stored source", first_usable(store, original, &keys, target, cfg))
+        .await
     {
         Ok(Ok((variant, obj, etag))) => {
             tracing::info!(key = %key, from = %variant, bytes = obj.bytes.len(), "deriving from a stored variant");
@@ -245,8 +247,11 @@ mod tests {
     fn boxes_derive_from_the_smallest_same_shaped_box_at_the_ratio() {
         let o = key("image/coffee.jpg");
         let cfg = on();
-        // 200x200 is under 2x; 300x300 is the only square at 2x or more.
-        assert_eq!(names(&candidates(&o, &v(100, 100), &cfg)), ["image/300x300/coffee.jpg"]);
+        // The squares at 2x or more, smallest first; 640x480 and 1280x720 have another shape.
+        assert_eq!(
+            names(&candidates(&o, &v(100, 100), &cfg)),
+            ["image/200x200/coffee.jpg", "image/300x300/coffee.jpg"]
+        );
         // Nothing twice as large as 300x300, 640x480 or 1280x720 has their shape.
         for (w, h) in [(200, 200), (300, 300), (640, 480), (1280, 720)] {
             assert!(candidates(&o, &v(w, h), &cfg).is_empty(), "{w}x{h}");
@@ -275,10 +280,14 @@ mod tests {
     fn fit_format_and_quality_carry_over_and_avif_never_derives() {
         let o = key("image/coffee.jpg");
         let cfg = on();
-        let inside_webp_q50 = Variant { fit: Fit::Inside, quality: Some(50), format: Some(Format::Webp), ..v(100, 100) };
-        assert_eq!(names(&candidates(&o, &inside_webp_q50, &cfg)), ["image/300x300-inside/webp/coffee.jpg"]);
+        let inside_webp_q50 =
+            Variant { fit: Fit::Inside, quality: Some(50), format: Some(Format::Webp), ..v(100, 100) };
+        assert_eq!(
+            names(&candidates(&o, &inside_webp_q50, &cfg)),
+            ["image/200x200-inside/webp/coffee.jpg", "image/300x300-inside/webp/coffee.jpg"]
+        );
         let fill_png = Variant { fit: Fit::Fill, format: Some(Format::Png), ..v(100, 100) };
-        assert_eq!(names(&candidates(&o, &fill_png, &cfg)), ["image/300x300-fill/png/coffee.jpg"]);
+        assert_eq!(names(&candidates(&o, &fill_png, &cfg))[0], "image/200x200-fill/png/coffee.jpg");
         let avif = Variant { format: Some(Format::Avif), ..v(100, 100) };
         assert!(candidates(&o, &avif, &cfg).is_empty());
         assert!(candidates(&key("image/x.avif"), &v(100, 100), &cfg).is_empty());
@@ -328,10 +337,7 @@ mod tests {
         let t = v(100, 100);
         let good = object(png(300, 300), Some("\"e1\""), None);
         assert_eq!(judge(&good, "\"e1\"", &t, 2.0), Ok(()));
-        assert_eq!(
-            judge(&good, "\"e2\"", &t, 2.0),
-            Err(Unusable::Stale { made_from: Some("\"e1\"".into()) })
-        );
+        assert_eq!(judge(&good, "\"e2\"", &t, 2.0), Err(Unusable::Stale { made_from: Some("\"e1\"".into()) }));
         let unknown = object(png(300, 300), None, None);
         assert_eq!(judge(&unknown, "\"e1\"", &t, 2.0), Err(Unusable::Stale { made_from: None }));
         let derived = object(png(300, 300), Some("\"e1\""), Some("image/640x640/coffee.jpg"));
