@@ -12,7 +12,7 @@ export AWS_EC2_METADATA_DISABLED := true
 
 export PYTHON := $(CURDIR)/.venv/bin/python
 
-.PHONY: run build deps test test-unit corpus fuzz load bench bench-origin bench-compare lint lint-infra fmt package deploy clean
+.PHONY: run build deps test test-unit corpus fuzz load bench bench-origin bench-compare bench-derive lint lint-infra fmt package deploy clean
 
 build:
 	@scripts/deps.sh --build-only
@@ -57,6 +57,12 @@ bench-origin: build
 ## The same pipeline tasks through sharp (npm), single-threaded, in the same run.
 bench-compare: build deps
 	scripts/bench-compare.sh
+
+## Derived variants: a small variant from the original and from a larger stored one, on the
+## real photos: time, bytes read, SSIMULACRA2 of both.
+bench-derive:
+	scripts/bench-photos.sh target/bench-photos
+	$(CARGO) bench --locked --bench derive
 
 lint:
 	$(CARGO) fmt --check

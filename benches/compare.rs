@@ -19,11 +19,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
+use common::quality;
 use edge_resize::spec::{Fit, Format, Size};
-use edge_resize::transform::{plan, run, Options};
-use ssimulacra2::{compute_frame_ssimulacra2, ColorPrimaries, Rgb, TransferCharacteristic};
+use edge_resize::transform::{run, Options};
 
 const ITERATIONS: usize = 9;
 
@@ -104,42 +103,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The reference: full decode (no shrink-on-load), the same crop, the image crate's
-/// Lanczos3 (computed in f32) straight to the output size.
-fn reference(input: &[u8], t: &Task) -> image::RgbImage {
-    let img = image::load_from_memory(input).unwrap().to_rgb8();
-    let p = plan::plan(img.width(), img.height(), t.out, Fit::Cover, false);
-    let c = p.crop;
-    let cropped =
-        image::imageops::crop_imm(&img, c.x.round() as u32, c.y.round() as u32, c.w.round() as u32, c.h.round() as u32)
-            .to_image();
-    image::imageops::resize(&cropped, p.out_w, p.out_h, image::imageops::FilterType::Lanczos3)
-}
-
-fn ssim2(reference: &image::RgbImage, encoded: &[u8]) -> f64 {
-    let d = image::load_from_memory(encoded).unwrap().to_rgb8();
-    let to = |i: &image::RgbImage| {
-        let px = i.pixels().map(|p| [p[0] as f32 / 255.0, p[1] as f32 / 255.0, p[2] as f32 / 255.0]).collect();
-        Rgb::new(px, i.width() as usize, i.height() as usize, TransferCharacteristic::SRGB, ColorPrimaries::BT709)
-            .unwrap()
-    };
-    compute_frame_ssimulacra2(to(reference), to(&d)).unwrap()
-}
-
-fn median_ms(mut f: impl FnMut()) -> f64 {
-    f();
-    f();
-    let mut t: Vec<f64> = (0..ITERATIONS)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    t.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    t[t.len() / 2]
-}
-
 /// Peak RSS (KiB) of a command, measured by a small Python parent: measuring from this
 /// (large) process would count the pages a forked child shares with it.
 fn peak_rss_kb(cmd: &[String], dir: &Path) -> f64 {
@@ -170,13 +133,13 @@ fn main() {
         let in_path = photos.join(t.file);
         let input =
             std::fs::read(&in_path).unwrap_or_else(|e| panic!("{}: {e} (scripts/bench-photos.sh)", in_path.display()));
-        let reference = reference(&input, t);
+        let reference = quality::reference(&input, t.out, Fit::Cover);
         let name = format!("{}-{}-{}-t{}", t.file.split('.').next().unwrap_or(t.file), t.out, ext(t.format), t.threads);
 
         let o = options(t);
         let mut ours = Vec::new();
         let mut decode_ms = Vec::new();
-        let rust_ms = median_ms(|| {
+        let rust_ms = quality::median_ms(ITERATIONS, || {
             let out = run(&input, &o).unwrap();
             decode_ms.push(out.timings.decode.unwrap_or_default().as_secs_f64() * 1e3);
             ours = out.bytes;
@@ -247,8 +210,8 @@ fn main() {
             ours.len(),
             sharp_bytes.len(),
             (ours.len() as f64 / sharp_bytes.len() as f64 - 1.0) * 100.0,
-            ssim2(&reference, &ours),
-            ssim2(&reference, &sharp_bytes),
+            quality::ssim2(&reference, &ours),
+            quality::ssim2(&reference, &sharp_bytes),
             rust_rss / 1024.0,
             sharp_rss / 1024.0,
         ));
@@ -296,7 +259,7 @@ fn jpeg_encoder_settings(photos: &Path) {
         let mut cells = Vec::new();
         for (progressive, optimise) in [(true, true), (false, true), (false, false)] {
             let mut bytes = 0;
-            let ms = median_ms(|| bytes = encode(progressive, optimise).len());
+            let ms = quality::median_ms(ITERATIONS, || bytes = encode(progressive, optimise).len());
             cells.push(format!("{ms:.1} | {bytes}"));
         }
         println!("| {w}x{h} | {} |", cells.join(" | "));

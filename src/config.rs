@@ -160,6 +160,20 @@ pub struct Config {
     /// `Cache-Control: no-store`. Default 2,000: a queue that does not drain in two
     /// seconds is overload, and a fast 503 lets a client or a CDN retry elsewhere.
     pub transform_wait_ms: u64,
+    /// Derived variants (README, "Derived variants"): make a variant from a larger stored
+    /// variant of the same original, when one exists and was made from the original as it
+    /// is now, instead of from the original. It reads fewer bytes and decodes fewer pixels,
+    /// but resamples and encodes twice, which costs SSIMULACRA2 points (up to 3.2 measured);
+    /// and a miss with candidates first spends a HeadObject of the original beside the first
+    /// candidate's GetObject, and a second GetObject if that one is not usable. Only S3
+    /// records what a variant was made from, so the directory store never derives, and
+    /// neither does a configuration with `upscale` (a candidate may be an enlargement).
+    /// Default false: measured, it costs quality.
+    pub derive_from_variants: bool,
+    /// With `derive_from_variants`: a stored variant is a source only when it is at least
+    /// this many times the target in both dimensions (1.0..=16.0), so the second resize
+    /// still shrinks enough to filter what the first left. Default 2.0.
+    pub derive_min_ratio: f64,
 }
 
 impl Default for Config {
@@ -198,6 +212,8 @@ impl Default for Config {
             transform_concurrency: 0,
             transform_memory_mib: 1_024,
             transform_wait_ms: 2_000,
+            derive_from_variants: false,
+            derive_min_ratio: 2.0,
         }
     }
 }
@@ -295,6 +311,9 @@ impl Config {
         if !(1..=256).contains(&self.head_concurrency) {
             return bad("head_concurrency must be 1..=256");
         }
+        if !(1.0..=16.0).contains(&self.derive_min_ratio) {
+            return bad("derive_min_ratio must be 1.0..=16.0");
+        }
         if self.wildcard_after == Some(0) {
             return bad("wildcard_after must be at least 1 (or absent: no wildcards)");
         }
@@ -353,6 +372,17 @@ mod tests {
         assert!(Config::from_json(r#"{"head_concurrency": 0}"#, "t").is_err());
         // Removed settings are refused, not silently ignored.
         assert!(Config::from_json(r#"{"cache_control": "public, max-age=31536000, immutable"}"#, "t").is_err());
+    }
+
+    #[test]
+    fn derivation_is_off_by_default_and_its_ratio_is_bounded() {
+        let c = Config::default();
+        assert_eq!((c.derive_from_variants, c.derive_min_ratio), (false, 2.0));
+        let on = Config::from_json(r#"{"derive_from_variants": true, "derive_min_ratio": 3}"#, "t").unwrap();
+        assert_eq!((on.derive_from_variants, on.derive_min_ratio), (true, 3.0));
+        for bad in ["0.5", "17", "-1"] {
+            assert!(Config::from_json(&format!(r#"{{"derive_min_ratio": {bad}}}"#), "t").is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -114,6 +114,9 @@ pub struct Invocation {
     pub quality_retries: Option<u8>,
     /// `serve` only: refused by the transform limits (a 503 with `Retry-After`).
     pub overloaded: bool,
+    /// Made from a larger stored variant instead of the original (`edge::derive`); the input
+    /// bytes and pixels are then the stored variant's.
+    pub derived: bool,
 }
 
 impl Invocation {
@@ -160,7 +163,7 @@ impl Invocation {
 
     /// The EMF document of this invocation by `function` at `timestamp_ms` (epoch ms).
     /// Dimensions: `Function`, and `Function` x `Result`; the format, status and the
-    /// overload flag are properties (searchable in Logs Insights, not metrics).
+    /// overload and derived flags are properties (searchable in Logs Insights, not metrics).
     pub fn emf(&self, function: &str, timestamp_ms: u64) -> Value {
         let mut props = Map::new();
         props.insert("Function".into(), function.into());
@@ -171,6 +174,9 @@ impl Invocation {
         }
         if self.overloaded {
             props.insert("Overloaded".into(), true.into());
+        }
+        if self.derived {
+            props.insert("Derived".into(), true.into());
         }
         document(timestamp_ms, &[&["Function"], &["Function", "Result"]], &self.metrics(), props)
     }
@@ -288,6 +294,7 @@ mod tests {
             format: Some(Format::Webp),
             quality_retries: Some(0),
             overloaded: false,
+            derived: false,
         }
     }
 
@@ -323,6 +330,17 @@ mod tests {
             .map(|m| m["Unit"].as_str().unwrap())
             .collect();
         assert_eq!(units, ["Bytes"]);
+    }
+
+    #[test]
+    fn a_derived_miss_is_flagged_as_a_property_not_a_metric() {
+        let plain = generated().emf("origin-response", 0);
+        assert!(plain.get("Derived").is_none());
+        let v = Invocation { derived: true, ..generated() }.emf("origin-response", 0);
+        assert_eq!(v["Derived"], true);
+        let named =
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().iter().any(|m| m["Name"] == "Derived");
+        assert!(!named, "a property: the dashboard's metric list is unchanged");
     }
 
     #[test]

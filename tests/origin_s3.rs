@@ -154,7 +154,7 @@ async fn store_refuses_to_write_or_delete_originals() {
     let cfg = cfg();
     let s = store(&c, &b, &cfg);
     let k = Key::new("image/coffee.jpg").unwrap();
-    let meta = VariantMeta { content_type: "image/jpeg", cache_control: "x", source_etag: None };
+    let meta = VariantMeta { content_type: "image/jpeg", cache_control: "x", source_etag: None, derived_from: None };
     assert!(matches!(s.put_variant(&k, vec![1].into(), &meta).await, Err(StoreError::NotAVariant(_))));
     assert!(matches!(s.delete_variants(&[k]).await, Err(StoreError::NotAVariant(_))));
     assert_eq!(get(&c, &b, "image/coffee.jpg").await.unwrap().0, fixture("coffee.jpg"));

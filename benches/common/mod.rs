@@ -3,6 +3,8 @@
 //! codecs see high-frequency detail like a camera's, then encoded at JPEG q90.
 #![allow(dead_code)]
 
+pub mod quality;
+
 use edge_resize::spec::{Fit, Format, Size};
 use edge_resize::transform::Options;
 

@@ -1,6 +1,7 @@
 //! The two CloudFront Lambda@Edge handlers (DESIGN §1). Plain functions over the typed
 //! events; the binaries and `serve` only wire them up.
 
+pub mod derive;
 pub mod http_date;
 pub mod limit;
 pub mod origin;

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::http_date::http_date;
 use super::limit::Limiter;
 use super::viewer::small_response;
-use super::{reason, Deadline, EdgeError};
+use super::{derive, reason, Deadline, EdgeError};
 use crate::cloudfront::{set_header, BodyEncoding, Event, Headers, Request, Response};
 use crate::metrics::{Invocation, Outcome, Stages};
 use crate::spec::{parse_variant_key, Key, Variant};
@@ -43,8 +43,10 @@ pub struct Made {
     pub kept: Kept,
     /// Every stage's duration: the transform's own, plus the S3 GET and PUT.
     pub stages: Stages,
-    /// The original's size.
+    /// The bytes read to make it: the original's size, or the stored variant's when derived.
     pub input_bytes: u64,
+    /// The stored variant it was derived from (`derive`), `None` when made from the original.
+    pub derived_from: Option<Key>,
 }
 
 impl Made {
@@ -62,6 +64,7 @@ impl Made {
             format: Some(o.format),
             quality_retries: Some(o.quality_retries),
             overloaded: false,
+            derived: self.derived_from.is_some(),
         }
     }
 }
@@ -110,18 +113,14 @@ pub async fn make_variant<S: Store>(
     limiter: Option<&Limiter>,
 ) -> Result<Made, EdgeError> {
     let start = Instant::now();
-    let obj = deadline
-        .run(READ_SHARE, "reading the original", store.get(original, cfg.max_input_bytes))
-        .await?
-        .map_err(|e| match e {
-            e if e.is_not_found() => EdgeError::OriginalMissing(original.to_string()),
-            e => EdgeError::Store(e),
-        })?;
+    // Boxed: nested inline, its state machine makes the binaries' handler future deeper than
+    // rustc's layout queries allow (`recursion_limit`); one allocation per miss.
+    let source = Box::pin(read_source(store, key, original, variant, cfg, deadline)).await?;
     let format = variant.output_format(original).ok_or(EdgeError::Transform(transform::TransformError::Unsupported))?;
     let s3_get = start.elapsed();
     let mut opts = Options::for_variant(variant, format, cfg);
     opts.budget = Some(body_budget);
-    let input = obj.bytes;
+    let ReadSource { bytes: input, etag: source_etag, derived_from } = source;
     let input_bytes = input.len() as u64;
     let admitted = match limiter {
         Some(l) => {
@@ -143,19 +142,61 @@ pub async fn make_variant<S: Store>(
         .run(1.0, "transforming", transform)
         .await?
         .map_err(|e| EdgeError::Transform(transform::TransformError::Internal(e.to_string())))??;
-    let put = Put { key, original, source_etag: obj.etag.as_deref(), content_type: format.content_type() };
+    let put = Put {
+        key,
+        original,
+        source_etag: source_etag.as_deref(),
+        derived_from: derived_from.as_ref(),
+        content_type: format.content_type(),
+    };
     let start = Instant::now();
     let kept = put.keep(store, Bytes::from(output.bytes.clone()), cfg, deadline).await;
     let stages = Stages { s3_get: Some(s3_get), s3_put: Some(start.elapsed()), ..output.timings };
-    Ok(Made { output, kept, stages, input_bytes })
+    Ok(Made { output, kept, stages, input_bytes, derived_from })
+}
+
+/// The encoded image a miss is made from, and the original's ETag it stands for.
+struct ReadSource {
+    bytes: Bytes,
+    /// The original's ETag: read with it, or recorded by the stored variant used instead.
+    etag: Option<String>,
+    /// The stored variant used instead of the original (`derive`), if any.
+    derived_from: Option<Key>,
+}
+
+/// A larger stored variant of the same original when derivation is on and one is usable
+/// (`derive::find_source`), else the original.
+async fn read_source<S: Store>(
+    store: &S,
+    key: &Key,
+    original: &Key,
+    variant: &Variant,
+    cfg: &Config,
+    deadline: Deadline,
+) -> Result<ReadSource, EdgeError> {
+    if let Some(s) = derive::find_source(store, key, original, variant, cfg, deadline).await {
+        return Ok(ReadSource { bytes: s.bytes, etag: Some(s.etag), derived_from: Some(s.variant) });
+    }
+    let obj = deadline
+        .run(READ_SHARE, "reading the original", store.get(original, cfg.max_input_bytes))
+        .await?
+        .map_err(|e| match e {
+            e if e.is_not_found() => EdgeError::OriginalMissing(original.to_string()),
+            e => EdgeError::Store(e),
+        })?;
+    Ok(ReadSource { bytes: obj.bytes, etag: obj.etag, derived_from: None })
 }
 
 /// One variant to store, and the original it was made from.
 struct Put<'a> {
     key: &'a Key,
     original: &'a Key,
-    /// The original's ETag when the transform read it.
+    /// The original's ETag when the transform read it (or, for a derived variant, the one
+    /// its source recorded, which was the original's current ETag when it was looked up):
+    /// the re-check after the PUT is the same either way.
     source_etag: Option<&'a str>,
+    /// The stored variant it was derived from, recorded so it is never a source itself.
+    derived_from: Option<&'a Key>,
     content_type: &'a str,
 }
 
@@ -172,6 +213,7 @@ impl Put<'_> {
             content_type: self.content_type,
             cache_control: &cache_control,
             source_etag: self.source_etag,
+            derived_from: self.derived_from.map(Key::as_str),
         };
         // One PutObject of the whole body: S3 stores all of it or nothing, and a PUT cut off by
         // the deadline is dropped before it completes, so no partial variant can be left behind.

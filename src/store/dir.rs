@@ -58,6 +58,8 @@ impl Store for DirStore {
             content_type: None,
             etag: file_etag(&meta),
             last_modified: meta.modified().ok(),
+            source_etag: None,
+            derived_from: None,
         })
     }
 
@@ -77,9 +79,10 @@ impl Store for DirStore {
         }
     }
 
-    /// The directory keeps no metadata: content type, cache-control and the source ETag
-    /// are not recorded (`serve` derives the first two; the third only matters to the janitor,
-    /// which works on S3).
+    /// The directory keeps no metadata: content type, cache-control, the source ETag and
+    /// `derived_from` are not recorded (`serve` derives the first two; the source ETag
+    /// matters to the janitor, which works on S3, and without it no variant is ever a
+    /// source for another: `edge::derive` cannot tell a current one from a stale one).
     async fn put_variant(&self, key: &Key, body: Bytes, _meta: &VariantMeta<'_>) -> Result<Stored, StoreError> {
         guard(key, &self.cfg)?;
         let path = self.path(key);

@@ -29,6 +29,12 @@ pub struct Object {
     /// with the original's after storing (see `edge::origin`).
     pub etag: Option<String>,
     pub last_modified: Option<SystemTime>,
+    /// For a variant: the ETag of the original it was made from ([`SOURCE_ETAG`]), as in
+    /// `Meta::source_etag`. `None` for an original, and in the directory store.
+    pub source_etag: Option<String>,
+    /// For a variant made from another stored variant: that variant's key ([`DERIVED_FROM`]).
+    /// `None` when it was made from the original (and in the directory store).
+    pub derived_from: Option<String>,
 }
 
 /// What a HEAD says about an object.
@@ -49,13 +55,21 @@ pub struct Meta {
 /// original's ETag.
 pub const SOURCE_ETAG: &str = "source-etag";
 
+/// S3 user-metadata name (without `x-amz-meta-`) under which a variant made from another
+/// stored variant records that variant's key (`edge::derive`). A variant carrying it is
+/// never a source again: each derivation adds a resampling and a lossy encode.
+pub const DERIVED_FROM: &str = "derived-from";
+
 /// How a variant is stored.
 #[derive(Debug, Clone, Copy)]
 pub struct VariantMeta<'a> {
     pub content_type: &'a str,
     pub cache_control: &'a str,
-    /// ETag of the original the variant was made from.
+    /// ETag of the original the variant was made from (also when it was derived from a
+    /// stored variant of that original: the janitor and the race check compare with it).
     pub source_etag: Option<&'a str>,
+    /// The stored variant it was derived from, if it was not made from the original.
+    pub derived_from: Option<&'a str>,
 }
 
 /// A stored variant, as the store acknowledged it.
@@ -95,7 +109,8 @@ impl StoreError {
 
 /// Object storage as the handlers and the janitor need it.
 pub trait Store: Send + Sync {
-    /// Read an object, refusing (before reading the body) anything over `max_bytes`.
+    /// Read an object, refusing (before reading the body) anything over `max_bytes`; with a
+    /// variant's recorded metadata where the store keeps it.
     fn get(&self, key: &Key, max_bytes: u64) -> impl Future<Output = Result<Object, StoreError>> + Send;
     /// Write a variant with its content type, cache-control and source ETag. Never a partial
     /// object: S3 PUTs are atomic, the directory store writes a temporary file and renames it.

@@ -11,7 +11,7 @@ use aws_sdk_s3::Client;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use bytes::Bytes;
 
-use super::{guard, Meta, Object, Store, StoreError, Stored, VariantMeta, SOURCE_ETAG};
+use super::{guard, Meta, Object, Store, StoreError, Stored, VariantMeta, DERIVED_FROM, SOURCE_ETAG};
 use crate::spec::Key;
 use crate::Config;
 
@@ -124,6 +124,8 @@ impl S3Store {
         let content_type = out.content_type().map(str::to_string);
         let etag = out.e_tag().map(str::to_string);
         let last_modified = out.last_modified().and_then(|t| std::time::SystemTime::try_from(*t).ok());
+        let user = |name: &str| out.metadata().and_then(|m| m.get(name)).cloned();
+        let (source_etag, derived_from) = (user(SOURCE_ETAG), user(DERIVED_FROM));
         let body = match out.body.collect().await {
             Ok(b) => b.into_bytes(),
             Err(e) => return Read::Cut(format!("{key}: reading body: {e}")),
@@ -131,7 +133,7 @@ impl S3Store {
         if body.len() as u64 > max_bytes || (len > 0 && body.len() as u64 != len) {
             return Read::Cut(format!("{key}: body is {} bytes, expected {len}", body.len()));
         }
-        Read::Done(Ok(Object { bytes: body, content_type, etag, last_modified }))
+        Read::Done(Ok(Object { bytes: body, content_type, etag, last_modified, source_etag, derived_from }))
     }
 }
 
@@ -165,6 +167,9 @@ impl Store for S3Store {
             .body(ByteStream::from(body));
         if let Some(e) = meta.source_etag {
             put = put.metadata(SOURCE_ETAG, e);
+        }
+        if let Some(k) = meta.derived_from {
+            put = put.metadata(DERIVED_FROM, k);
         }
         let out = put.send().await.map_err(|e| classify(key.as_str(), e, false))?;
         Ok(Stored { etag: out.e_tag().map(str::to_string) })
