@@ -1,4 +1,4 @@
-//! Derived variants (issue 15, "decode only what the output needs"): a miss for a small
+//! Derived variants: a miss for a small
 //! variant may be made from a larger variant of the same original that is already stored,
 //! instead of from the original, when `Config::derive_from_variants` is on.
 //!
