@@ -1,6 +1,6 @@
-//! Derived variants: a miss for a small
-//! variant may be made from a larger variant of the same original that is already stored,
-//! instead of from the original, when `Config::derive_from_variants` is on.
+//! Derived variants: a miss for a small variant may be made from a larger variant of the
+//! same original that is already stored, instead of from the original, when
+//! `Config::derive_from_variants` is on.
 //!
 //! A stored variant is a source only when it gives exactly the geometry a miss from the
 //! original gives (same fit, same box shape, at least `derive_min_ratio` times larger),
