@@ -112,7 +112,7 @@ pub struct Config {
     /// decoded in that many bands at once (`transform::restart`), with the same pixels.
     /// Default 1. Lambda gives a function more than one vCPU from 1,769 MB of memory
     /// (<https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html>); set 2
-    /// there. In `serve`, transform slots already use every core. 1..=16.
+    /// there. In `serve`, the default transform slots are the cores divided by it. 1..=16.
     pub decode_threads: u8,
     /// Milliseconds the origin-response handler may spend on one miss, S3 retries included,
     /// before it answers 504. Keep it under the trigger's timeout (at most 30 s for origin
@@ -146,8 +146,9 @@ pub struct Config {
     /// Default `_edge-resize/invalidation-ledger.json`.
     pub ledger_key: String,
     /// `serve` only: transforms that run at once; more misses wait. Default 0, meaning the
-    /// number of cores: a transform is CPU-bound, so more at once only adds memory and
-    /// latency. (Lambda runs one invocation per environment and needs no limit.)
+    /// number of cores divided by `decode_threads` (at least 1): a transform is CPU-bound,
+    /// so more at once only adds memory and latency. (Lambda runs one invocation per
+    /// environment and needs no limit.)
     pub transform_concurrency: usize,
     /// `serve` only: MiB of transform memory at once, as estimated from each original's
     /// header before decoding (`transform::memory`). Default 1,024: above the estimate of

@@ -46,10 +46,14 @@ impl Limiter {
         }
     }
 
-    /// The limits `cfg` sets (`transform_concurrency` 0: the number of cores).
+    /// The limits `cfg` sets (`transform_concurrency` 0: the number of cores, divided by
+    /// `decode_threads`, since a banded decode keeps that many cores busy).
     pub fn for_config(cfg: &crate::Config) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let concurrency = if cfg.transform_concurrency == 0 { cores } else { cfg.transform_concurrency };
+        let concurrency = match cfg.transform_concurrency {
+            0 => (cores / usize::from(cfg.decode_threads.max(1))).max(1),
+            n => n,
+        };
         Limiter::new(concurrency, cfg.transform_memory_mib, Duration::from_millis(cfg.transform_wait_ms))
     }
 
@@ -102,6 +106,19 @@ impl Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_slots_share_the_cores_with_decode_threads() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let with = |decode_threads, transform_concurrency| {
+            let cfg = crate::Config { decode_threads, transform_concurrency, ..crate::Config::default() };
+            Limiter::for_config(&cfg).concurrency()
+        };
+        assert_eq!(with(1, 0), cores);
+        assert_eq!(with(2, 0), (cores / 2).max(1));
+        assert_eq!(with(16, 0), (cores / 16).max(1));
+        assert_eq!(with(2, 5), 5, "an explicit count is kept");
+    }
 
     #[tokio::test]
     async fn over_the_memory_budget_a_miss_waits_then_is_refused() {
