@@ -8,7 +8,7 @@
 
 use edge_resize::spec::{Fit, Format, Size};
 use edge_resize::transform::decode::{decode, Decoded, Layout};
-use edge_resize::transform::{restart, run, Options, TransformError};
+use edge_resize::transform::{restart, run, scans, Options, TransformError};
 
 const FILES: [&str; 7] = [
     "restart-420-rows.jpg",
@@ -125,4 +125,38 @@ fn damage_in_a_band_fails_as_the_whole_file_does() {
             assert_eq!(banded.map(|e| e.status()), Some(502));
         }
     }
+}
+
+/// `FF 00` where a marker should be, then a COM and a second DQT (all 40s). libjpeg reads
+/// `FF 00` as stray bytes (a tolerated warning), then an APP1 whose length covers the COM,
+/// then the DQT; a walk that took `FF 00` for a segment would see the COM and the DQT, drop
+/// the COM from each band and so hide the DQT inside the APP1 there.
+fn with_hidden_dqt(data: &[u8], sof: u8) -> Vec<u8> {
+    let at = data.windows(2).position(|w| w == [0xFF, sof]).unwrap();
+    let mut f = data[..at].to_vec();
+    f.extend_from_slice(&[0xFF, 0x00, 0x00, 0x06, 0xFF, 0xE1, 0x00, 0x47]);
+    f.extend_from_slice(&[0xFF, 0xFE, 0x00, 0x43]);
+    f.extend(std::iter::repeat_n(b'x', 65));
+    f.extend_from_slice(&[0xFF, 0xDB, 0x00, 0x43, 0x00]);
+    f.extend(std::iter::repeat_n(40u8, 64));
+    f.extend_from_slice(&data[at..]);
+    f
+}
+
+#[test]
+fn headers_libjpeg_reads_otherwise_are_decoded_whole() {
+    let plain = fixture("restart-420-rows.jpg");
+    let f = with_hidden_dqt(&plain, 0xC0);
+    assert!(restart::bands(&f, 2).is_none(), "not split");
+    for shrink in [1, 8] {
+        let whole = at(&f, 1, shrink).unwrap();
+        assert_ne!(whole.pixels, at(&plain, 1, shrink).unwrap().pixels, "libjpeg uses the second DQT");
+        assert_eq!(at(&f, 2, shrink).unwrap().pixels, whole.pixels, "1/{shrink}");
+    }
+    // The progressive partial decode walks headers the same way.
+    let progressive =
+        std::fs::read(format!("{}/fixtures/scans/progressive-420.jpg", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let f = with_hidden_dqt(&progressive, 0xC2);
+    assert!(scans::eighth_scale_stream(&f).is_none(), "no reduced stream");
+    assert!(scans::eighth_scale_stream(&progressive).is_some());
 }

@@ -25,7 +25,7 @@
 //! in `jdhuff.c`), in the whole-file decode and in every band alike: restart markers cost
 //! single-threaded time, which the README's benchmark shows.
 
-use super::scans::{checked_components, scan_header, segment, Segment};
+use super::scans::{checked_components, is_table_or_metadata, scan_header, segment, Segment};
 
 /// One band: a JPEG of whole MCU rows of the original, and which of its rows are the band's
 /// own (the others are context for the upsampler).
@@ -97,8 +97,6 @@ pub fn parse(data: &[u8]) -> Option<Layout> {
                 frame = Some((at, body));
                 headers.push((at, end));
             }
-            // Any other frame type (progressive, lossless, arithmetic, hierarchical), DNL.
-            0xC2 | 0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF | 0xDC => return None,
             0xDD => {
                 interval = u32::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
                 headers.push((at, end));
@@ -107,7 +105,11 @@ pub fn parse(data: &[u8]) -> Option<Layout> {
             // APP0 (JFIF) and APP14 (Adobe) tell libjpeg the colour space; other APPn and
             // COM are metadata only.
             0xE1..=0xED | 0xEF | 0xFE => {}
-            _ => headers.push((at, end)),
+            m if is_table_or_metadata(m) => headers.push((at, end)),
+            // Any other frame type (progressive, lossless, arithmetic, hierarchical), DNL,
+            // and what libjpeg does not read as a segment, such as `FF 00`: past it, libjpeg
+            // and this walk would see different segments (`scans::is_table_or_metadata`).
+            _ => return None,
         }
     };
     let (frame_at, body) = frame?;

@@ -85,6 +85,15 @@ pub(super) fn segment(data: &[u8], mut i: usize) -> Option<Segment> {
     (len >= 2 && end <= data.len()).then_some(Segment { marker, at: i, body_end: Some(end) })
 }
 
+/// DHT, DQT, DRI, APPn and COM: the segments besides frames and scans that libjpeg reads
+/// by their length (`read_markers` in `jdmarker.c`). A walk of the segments must refuse
+/// anything else: libjpeg reads `FF 00` in a header as stray bytes and looks for the next
+/// marker, so a length after it would put this walk and libjpeg on different segments, and
+/// a stream rebuilt from this walk's segments would decode differently from the file.
+pub(super) fn is_table_or_metadata(marker: u8) -> bool {
+    matches!(marker, 0xC4 | 0xDB | 0xDD | 0xE0..=0xEF | 0xFE)
+}
+
 /// The frame header (SOFn, ITU T.81 B.2.2): its marker and body, from the segments before
 /// the first scan; `None` when a scan, EOI or a malformed segment comes first.
 pub fn frame_header(data: &[u8]) -> Option<(u8, &[u8])> {
@@ -119,8 +128,6 @@ pub fn parse(data: &[u8]) -> Option<Script> {
         i = end;
         match marker {
             0xC2 => components = checked_components(body)?,
-            // Any other frame type (baseline, extended, lossless, arithmetic), or DNL.
-            0xC0 | 0xC1 | 0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF | 0xDC => return None,
             0xDA => {
                 if components.is_empty() {
                     return None;
@@ -129,7 +136,10 @@ pub fn parse(data: &[u8]) -> Option<Script> {
                 i = entropy_end(data, end)?;
                 scans.push(Scan { components: ids, ss, se, ah, al, start: at, end: i });
             }
-            _ => {}
+            m if is_table_or_metadata(m) => {}
+            // Any other frame type (baseline, extended, lossless, arithmetic), DNL, and any
+            // marker libjpeg does not read as a segment (see `is_table_or_metadata`).
+            _ => return None,
         }
     }
 }
