@@ -23,6 +23,7 @@ use std::process::Command;
 use common::quality;
 use edge_resize::spec::{Fit, Format, Size};
 use edge_resize::transform::{run, Options};
+use edge_resize::Config;
 
 const ITERATIONS: usize = 9;
 
@@ -75,18 +76,11 @@ const QUALITY: u8 = 80;
 
 fn options(t: &Task) -> Options {
     Options {
-        size: t.out,
-        fit: Fit::Cover,
-        format: t.format,
         quality: QUALITY,
-        upscale: false,
-        max_pixels: 50_000_000,
         max_input_bytes: 200_000_000,
-        max_animation_frames: 200,
-        max_animation_pixels: 25_000_000,
-        budget: None,
         reencode_attempts: 0,
         decode_threads: t.threads,
+        ..Options::from_config(t.out, Fit::Cover, t.format, &Config::default())
     }
 }
 

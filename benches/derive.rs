@@ -47,18 +47,10 @@ const TASKS: [Task; 12] = [
 
 fn options(size: Size, format: Format) -> Options {
     Options {
-        size,
-        fit: Fit::Cover,
-        format,
         quality: QUALITY,
-        upscale: false,
-        max_pixels: 50_000_000,
         max_input_bytes: 200_000_000,
-        max_animation_frames: 200,
-        max_animation_pixels: 25_000_000,
-        budget: None,
         reencode_attempts: 0,
-        decode_threads: 1,
+        ..Options::from_config(size, Fit::Cover, format, &edge_resize::Config::default())
     }
 }
 

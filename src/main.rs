@@ -114,20 +114,9 @@ fn resize(
         return Err("--d must be at least 1 in one dimension".into());
     }
     let data = std::fs::read(input).map_err(|e| format!("{}: {e}", input.display()))?;
-    let opts = Options {
-        size,
-        fit,
-        format,
-        quality: quality.unwrap_or_else(|| cfg.quality.for_format(format)),
-        upscale: upscale || cfg.upscale,
-        max_pixels: cfg.max_pixels,
-        max_input_bytes: cfg.max_input_bytes,
-        max_animation_frames: cfg.max_animation_frames,
-        max_animation_pixels: cfg.max_animation_pixels,
-        budget: None,
-        reencode_attempts: 0,
-        decode_threads: cfg.decode_threads,
-    };
+    let o = Options::from_config(size, fit, format, cfg);
+    let opts =
+        Options { quality: quality.unwrap_or(o.quality), upscale: upscale || cfg.upscale, reencode_attempts: 0, ..o };
     let out = transform::run(&data, &opts).map_err(|e| format!("{}: {e}", input.display()))?;
     std::fs::write(output, &out.bytes).map_err(|e| format!("{}: {e}", output.display()))?;
     println!(

@@ -304,18 +304,10 @@ fn case(name: &str) -> Vec<u8> {
 
 fn thumb_100(input: &[u8]) -> image::RgbImage {
     let o = Options {
-        size: Size::new(100, 100),
-        fit: Fit::Cover,
-        format: Format::Jpeg,
         quality: 80,
-        upscale: false,
-        max_pixels: 50_000_000,
-        max_input_bytes: 50_000_000,
-        max_animation_frames: 200,
         max_animation_pixels: 50_000_000,
         budget: Some(1_000_000),
-        reencode_attempts: 3,
-        decode_threads: 1,
+        ..Options::from_config(Size::new(100, 100), Fit::Cover, Format::Jpeg, &edge_resize::Config::default())
     };
     let out = run(input, &o).unwrap_or_else(|e| panic!("refused: {e}"));
     assert_eq!((out.width, out.height), (100, 100));

@@ -9,18 +9,11 @@ use edge_resize::transform::{run, Options, TransformError};
 
 fn opts(max_pixels: u64) -> Options {
     Options {
-        size: Size::new(100, 100),
-        fit: Fit::Cover,
-        format: Format::Jpeg,
         quality: 80,
-        upscale: false,
         max_pixels,
-        max_input_bytes: 50_000_000,
-        max_animation_frames: 200,
         max_animation_pixels: 50_000_000,
-        budget: None,
         reencode_attempts: 0,
-        decode_threads: 1,
+        ..Options::from_config(Size::new(100, 100), Fit::Cover, Format::Jpeg, &edge_resize::Config::default())
     }
 }
 

@@ -65,19 +65,9 @@ fn the_layouts_are_the_ones_the_files_hold() {
 #[test]
 fn the_pipeline_makes_the_same_variant_on_two_threads() {
     let data = fixture("restart-420-rows.jpg");
-    let o = |threads| Options {
-        size: Size::new(200, 200),
-        fit: Fit::Cover,
-        format: Format::Png,
-        quality: 80,
-        upscale: false,
-        max_pixels: 50_000_000,
-        max_input_bytes: 50_000_000,
-        max_animation_frames: 200,
-        max_animation_pixels: 25_000_000,
-        budget: None,
-        reencode_attempts: 0,
-        decode_threads: threads,
+    let o = |decode_threads| Options {
+        decode_threads,
+        ..Options::from_config(Size::new(200, 200), Fit::Cover, Format::Png, &edge_resize::Config::default())
     };
     let one = run(&data, &o(1)).unwrap();
     let two = run(&data, &o(2)).unwrap();

@@ -14,18 +14,9 @@ fn fixture(name: &str) -> Vec<u8> {
 
 fn opts(w: u32, h: u32, fit: Fit, format: Format) -> Options {
     Options {
-        size: Size::new(w, h),
-        fit,
-        format,
         quality: 90,
-        upscale: false,
-        max_pixels: 50_000_000,
-        max_input_bytes: 50_000_000,
-        max_animation_frames: 200,
         max_animation_pixels: 50_000_000,
-        budget: None,
-        reencode_attempts: 3,
-        decode_threads: 1,
+        ..Options::from_config(Size::new(w, h), fit, format, &edge_resize::Config::default())
     }
 }
 

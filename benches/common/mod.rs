@@ -27,18 +27,11 @@ pub const TASKS: [Task; 2] = [
 impl Task {
     pub fn options(&self) -> Options {
         Options {
-            size: self.out,
-            fit: Fit::Cover,
-            format: Format::Jpeg,
             quality: self.quality,
-            upscale: false,
-            max_pixels: 50_000_000,
             max_input_bytes: 200_000_000,
-            max_animation_frames: 200,
             max_animation_pixels: 200_000_000,
-            budget: None,
             reencode_attempts: 0,
-            decode_threads: 1,
+            ..Options::from_config(self.out, Fit::Cover, Format::Jpeg, &edge_resize::Config::default())
         }
     }
 }

@@ -93,20 +93,7 @@ mod tests {
     use crate::spec::{Fit, Format, Size};
 
     fn opts(w: u32, h: u32) -> Options {
-        Options {
-            size: Size::new(w, h),
-            fit: Fit::Cover,
-            format: Format::Jpeg,
-            quality: 80,
-            upscale: false,
-            max_pixels: 50_000_000,
-            max_input_bytes: 50_000_000,
-            max_animation_frames: 200,
-            max_animation_pixels: 25_000_000,
-            budget: None,
-            reencode_attempts: 3,
-            decode_threads: 1,
-        }
+        Options::from_config(Size::new(w, h), Fit::Cover, Format::Jpeg, &crate::Config::default())
     }
 
     fn jpeg(w: u32, h: u32, progressive: bool) -> Vec<u8> {

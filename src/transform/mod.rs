@@ -99,12 +99,20 @@ pub struct Options {
 }
 
 impl Options {
+    /// What a variant asks for, with the rest from `cfg`.
     pub fn for_variant(v: &Variant, format: Format, cfg: &Config) -> Self {
+        let o = Self::from_config(v.size, v.fit, format, cfg);
+        Options { quality: v.quality.unwrap_or(o.quality), ..o }
+    }
+
+    /// `size` in `format` with `fit`; everything else from `cfg`: the format's default
+    /// quality, the limits, the retries and threads, and no byte budget.
+    pub fn from_config(size: Size, fit: Fit, format: Format, cfg: &Config) -> Self {
         Options {
-            size: v.size,
-            fit: v.fit,
+            size,
+            fit,
             format,
-            quality: v.quality.unwrap_or_else(|| cfg.quality.for_format(format)),
+            quality: cfg.quality.for_format(format),
             upscale: cfg.upscale,
             max_pixels: cfg.max_pixels,
             max_input_bytes: cfg.max_input_bytes,
