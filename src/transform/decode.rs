@@ -278,10 +278,9 @@ fn open_jpeg<'a>(
 
 /// The pixel layout libjpeg decodes to, and the started decompressor.
 fn start(
-    d: mozjpeg::Decompress<&[u8]>,
+    mut d: mozjpeg::Decompress<&[u8]>,
     shrink: u8,
 ) -> Result<(mozjpeg::decompress::DecompressStarted<&[u8]>, Layout), TransformError> {
-    let mut d = d;
     d.scale(8 / shrink);
     Ok(match d.image().map_err(|e| pixels_error(e.to_string()))? {
         mozjpeg::Format::RGB(s) => (s, Layout::Rgb),

@@ -25,7 +25,7 @@
 //! in `jdhuff.c`), in the whole-file decode and in every band alike: restart markers cost
 //! single-threaded time, which the README's benchmark shows.
 
-use super::scans::{checked_components, is_table_or_metadata, scan_header, segment, Segment};
+use super::scans::{checked_components, entropy_end, is_table_or_metadata, scan_header, segment, Segment};
 
 /// One band: a JPEG of whole MCU rows of the original, and which of its rows are the band's
 /// own (the others are context for the upsampler).
@@ -137,29 +137,14 @@ pub fn parse(data: &[u8]) -> Option<Layout> {
     // The intervals: RSTn markers in sequence, then EOI.
     let mut intervals = Vec::new();
     let mut start = sos_end;
-    let mut j = sos_end;
-    loop {
-        j += memchr::memchr(0xFF, data.get(j..)?)?;
-        match *data.get(j + 1)? {
-            0x00 => j += 2,
-            m @ 0xD0..=0xD7 => {
-                if u64::from(m - 0xD0) != intervals.len() as u64 % 8 {
-                    return None;
-                }
-                intervals.push((start, j));
-                j += 2;
-                start = j;
-            }
-            _ => {
-                intervals.push((start, j));
-                if segment(data, j)?.marker != 0xD9 {
-                    return None;
-                }
-                break;
-            }
-        }
-    }
-    if intervals.len() as u64 != expected {
+    let end = entropy_end(data, sos_end, |at, n| {
+        (usize::from(n) == intervals.len() % 8).then(|| {
+            intervals.push((start, at));
+            start = at + 2;
+        })
+    })?;
+    intervals.push((start, end));
+    if segment(data, end)?.marker != 0xD9 || intervals.len() as u64 != expected {
         return None;
     }
     let lcm = u64::from(interval) / gcd(u64::from(interval), u64::from(mcus_per_row)) * u64::from(mcus_per_row);

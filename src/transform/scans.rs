@@ -133,7 +133,7 @@ pub fn parse(data: &[u8]) -> Option<Script> {
                     return None;
                 }
                 let (ids, ss, se, ah, al) = scan_header(body)?;
-                i = entropy_end(data, end)?;
+                i = entropy_end(data, end, |_, _| Some(()))?;
                 scans.push(Scan { components: ids, ss, se, ah, al, start: at, end: i });
             }
             m if is_table_or_metadata(m) => {}
@@ -170,13 +170,22 @@ pub(super) fn scan_header(body: &[u8]) -> Option<(Vec<u8>, u8, u8, u8, u8)> {
 
 /// The offset of the marker that ends the entropy-coded data starting at `from`: the first
 /// 0xFF not followed by a stuffed 0x00 or a restart marker (RST0-7 belong to the scan).
-/// `None` when the file ends first (a truncated scan).
-fn entropy_end(data: &[u8], from: usize) -> Option<usize> {
+/// `on_restart` sees each restart marker on the way (its offset and number, 0-7) and may
+/// refuse the data with `None`. `None` when the file ends first (a truncated scan).
+pub(super) fn entropy_end(
+    data: &[u8],
+    from: usize,
+    mut on_restart: impl FnMut(usize, u8) -> Option<()>,
+) -> Option<usize> {
     let mut j = from;
     loop {
         j += memchr::memchr(0xFF, data.get(j..)?)?;
         match *data.get(j + 1)? {
-            0x00 | 0xD0..=0xD7 => j += 2,
+            0x00 => j += 2,
+            m @ 0xD0..=0xD7 => {
+                on_restart(j, m - 0xD0)?;
+                j += 2;
+            }
             _ => return Some(j),
         }
     }
